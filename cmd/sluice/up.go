@@ -1,0 +1,299 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sluicehq/sluice/connectors/kafka"
+	"github.com/sluicehq/sluice/featurestore"
+	"github.com/sluicehq/sluice/featurestore/offline"
+	"github.com/sluicehq/sluice/featurestore/online"
+	"github.com/sluicehq/sluice/ingest"
+	"github.com/sluicehq/sluice/serve"
+	"github.com/sluicehq/sluice/stream"
+)
+
+type upFlags struct {
+	repo         string
+	role         string
+	httpAddr     string
+	embeddedAddr string
+	brokers      []string
+}
+
+func upCmd(g *globals) *cobra.Command {
+	f := &upFlags{}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run a Sluice node (every role in one process by default)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.load()
+			if err != nil {
+				return err
+			}
+			if f.httpAddr != "" {
+				c.HTTP.Addr = f.httpAddr
+			}
+			if f.embeddedAddr != "" {
+				c.Kafka.Embedded.Addr = f.embeddedAddr
+			}
+			if len(f.brokers) > 0 {
+				c.Kafka.Brokers = f.brokers
+			}
+			if err := c.Validate(); err != nil {
+				return err
+			}
+			return runUp(cmd.Context(), c, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.repo, "repo", "", "feature repository directory to apply at start")
+	fl.StringVar(&f.role, "role", "all", "roles to run: all, ingest, stream, offline")
+	fl.StringVar(&f.httpAddr, "http.addr", "", "HTTP listen address (overrides http.addr)")
+	fl.StringVar(&f.embeddedAddr, "kafka.embedded.addr", "", "embedded broker address (overrides kafka.embedded.addr)")
+	fl.StringSliceVar(&f.brokers, "kafka.brokers", nil, "Kafka brokers; none runs the embedded broker")
+	return cmd
+}
+
+// roles says which parts of a node run.
+type roles struct{ ingest, stream, offline bool }
+
+func parseRole(s string) (roles, error) {
+	switch s {
+	case "all":
+		return roles{true, true, true}, nil
+	case "ingest":
+		return roles{ingest: true}, nil
+	case "stream":
+		return roles{stream: true}, nil
+	case "offline":
+		return roles{offline: true}, nil
+	case "serve", "monitor", "flight":
+		return roles{}, fmt.Errorf("--role %s: not available in this version (use all, ingest, stream or offline)", s)
+	}
+	return roles{}, fmt.Errorf("--role %q: unknown (use all, ingest, stream or offline)", s)
+}
+
+func runUp(ctx context.Context, c Config, f *upFlags) error {
+	r, err := parseRole(f.role)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(c.Log)
+	if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	cluster, closeBroker, err := kafkaCluster(c, logger)
+	if err != nil {
+		return err
+	}
+	defer closeBroker()
+	producer, err := cluster.Producer(kafka.SlogLogger(logger))
+	if err != nil {
+		return err
+	}
+	defer producer.Close()
+
+	registry, err := openRegistry(ctx, cluster, producer)
+	if err != nil {
+		return err
+	}
+	if f.repo != "" {
+		if err := applyDir(ctx, registry, f.repo, logger); err != nil {
+			return err
+		}
+	}
+
+	mux := http.NewServeMux()
+	ready := map[string]serve.Check{"kafka": func(ctx context.Context) error { return kafka.Ping(ctx, producer) }}
+	var jobs []func(context.Context) error
+
+	var store *online.Store
+	if r.stream {
+		store, err = online.Open(filepath.Join(c.DataDir, "online"), online.Options{DedupeHorizon: c.Online.DedupeHorizon, Logger: logger})
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		eng := stream.NewEngine(cluster, registry, store, producer, stream.Options{Logger: logger, Registerer: reg})
+		jobs = append(jobs, eng.Run)
+		ready["stream"] = caughtUp(func(ctx context.Context) (int64, error) { return eng.Lag(ctx, registry) })
+	}
+	if r.offline {
+		sink, err := offline.Open(filepath.Join(c.DataDir, "offline"), offline.Options{Logger: logger})
+		if err != nil {
+			return err
+		}
+		defer sink.Close()
+		job := stream.NewOfflineSink(cluster, registry, sink, producer, stream.SinkOptions{
+			Logger: logger, Registerer: reg, FlushInterval: c.Offline.FlushInterval,
+		})
+		jobs = append(jobs, job.Run)
+	}
+	if r.ingest {
+		ingest.New(producer, ingest.RegistryStreams(registry), ingest.Options{
+			MaxBodyBytes: c.HTTP.MaxBodyBytes, Logger: logger, Registerer: reg,
+		}).Register(mux)
+	}
+
+	// Readiness checks are complete now; the server reads the map from here on.
+	serve.New(registry, store, serve.Options{Logger: logger, Registerer: reg, Gatherer: reg, Ready: ready}).Register(mux)
+	srv := &http.Server{Addr: c.HTTP.Addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	logger.Info("sluice up", "http", c.HTTP.Addr, "kafka", cluster.Brokers, "data_dir", c.DataDir, "role", f.role)
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return serveHTTP(ectx, srv, c.HTTP.TLS) })
+	for _, job := range jobs {
+		eg.Go(func() error { return job(ectx) })
+	}
+	err = eg.Wait()
+	// Jobs have committed their state; now flush what ingest produced.
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if ferr := producer.Flush(flushCtx); ferr != nil {
+		logger.Error("flush producer", "err", ferr)
+	}
+	logger.Info("sluice stopped")
+	return err
+}
+
+// serveHTTP serves until ctx is done, then drains in-flight requests.
+func serveHTTP(ctx context.Context, srv *http.Server, tls TLSConfig) error {
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if tls.Cert != "" {
+			err = srv.ListenAndServeTLS(tls.Cert, tls.Key)
+		} else {
+			err = srv.ListenAndServe()
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if err != nil {
+			return fmt.Errorf("http: %w (set http.addr to a free address)", err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return <-errc
+}
+
+// kafkaCluster returns the configured cluster, starting the embedded broker
+// when no brokers are configured.
+func kafkaCluster(c Config, logger *slog.Logger) (kafka.Cluster, func(), error) {
+	var opts []kgo.Opt
+	if c.Kafka.SASL.Mechanism == "PLAIN" {
+		opts = append(opts, kgo.SASL(plain.Auth{User: c.Kafka.SASL.User, Pass: c.Kafka.SASL.Password}.AsMechanism()))
+	}
+	if c.Kafka.TLS.Enabled {
+		opts = append(opts, kgo.DialTLS())
+	}
+	if len(c.Kafka.Brokers) > 0 {
+		return kafka.Cluster{Brokers: c.Kafka.Brokers, Opts: opts}, func() {}, nil
+	}
+	b, err := kafka.StartBroker(c.Kafka.Embedded.Addr, c.DataDir, logger)
+	if err != nil {
+		return kafka.Cluster{}, nil, err
+	}
+	logger.Info("embedded kafka broker", "addr", b.Addr())
+	return kafka.Cluster{Brokers: []string{b.Addr()}}, func() { b.Close() }, nil
+}
+
+// openRegistry loads the registry from its topic; applying a plan creates
+// the topics of its streams first.
+func openRegistry(ctx context.Context, cluster kafka.Cluster, producer *kgo.Client) (*featurestore.Registry, error) {
+	log, err := kafka.NewRegistryLog(ctx, cluster, producer)
+	if err != nil {
+		return nil, err
+	}
+	return featurestore.OpenRegistry(ctx, log, func(ctx context.Context, next *featurestore.Repo) error {
+		var topics []kafka.Topic
+		for _, s := range next.Streams {
+			topics = append(topics, kafka.Topic{Name: s.Topic}, kafka.Topic{Name: kafka.DLQTopic(s.Name)})
+		}
+		return kafka.EnsureTopics(ctx, producer, topics...)
+	})
+}
+
+func applyDir(ctx context.Context, reg *featurestore.Registry, dir string, logger *slog.Logger) error {
+	repo, err := featurestore.ParseDir(dir)
+	if err != nil {
+		return err
+	}
+	plan, err := reg.Apply(ctx, repo, false)
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", dir, err)
+	}
+	logger.Info("applied feature repository", "dir", dir, "changed", plan.Changed())
+	if plan.Changed() {
+		fmt.Fprint(os.Stderr, plan.String())
+	}
+	return nil
+}
+
+// maxReadyLag is how far behind the stream engine may be and still be ready.
+const maxReadyLag = 10_000
+
+func caughtUp(lag func(context.Context) (int64, error)) serve.Check {
+	return func(ctx context.Context) error {
+		n, err := lag(ctx)
+		if err != nil {
+			return err
+		}
+		if n > maxReadyLag {
+			return fmt.Errorf("%d records behind (ready within %d)", n, maxReadyLag)
+		}
+		return nil
+	}
+}
+
+func brokerCmd(g *globals) *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "broker",
+		Short: "Run the embedded Kafka broker alone",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.load()
+			if err != nil {
+				return err
+			}
+			logger := newLogger(c.Log)
+			b, err := kafka.StartBroker(addr, c.DataDir, logger)
+			if err != nil {
+				return err
+			}
+			logger.Info("embedded kafka broker", "addr", b.Addr(), "data_dir", c.DataDir)
+			<-cmd.Context().Done()
+			return b.Close()
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:9092", "listen address")
+	return cmd
+}

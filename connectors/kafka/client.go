@@ -1,0 +1,115 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Cluster says how to reach Kafka and makes clients for it.
+type Cluster struct {
+	Brokers []string
+	// Extra options for every client: SASL, TLS.
+	Opts []kgo.Opt
+}
+
+// Client returns a client of the cluster with opts added.
+func (c Cluster) Client(opts ...kgo.Opt) (*kgo.Client, error) {
+	all := append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...)}, c.Opts...)
+	all = append(all, opts...)
+	cl, err := kgo.NewClient(all...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return cl, nil
+}
+
+// Producer returns a client for producing with acks=all and idempotence,
+// which franz-go enables by default.
+func (c Cluster) Producer(opts ...kgo.Opt) (*kgo.Client, error) {
+	base := []kgo.Opt{
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(2 * time.Millisecond),
+		kgo.RecordDeliveryTimeout(30 * time.Second),
+	}
+	return c.Client(append(base, opts...)...)
+}
+
+// Topic is a topic Sluice needs.
+type Topic struct {
+	Name       string
+	Partitions int32
+	Compacted  bool
+}
+
+// EnsureTopics creates the topics that do not exist yet. Existing topics are
+// left as they are.
+func EnsureTopics(ctx context.Context, cl *kgo.Client, topics ...Topic) error {
+	adm := kadm.NewClient(cl)
+	for _, t := range topics {
+		parts := t.Partitions
+		if parts == 0 {
+			parts = DefaultPartitions
+		}
+		var cfg map[string]*string
+		if t.Compacted {
+			compact := "compact"
+			cfg = map[string]*string{"cleanup.policy": &compact}
+		}
+		resp, err := adm.CreateTopic(ctx, parts, -1, cfg, t.Name)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %q: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// Ping checks that the cluster answers a metadata request.
+func Ping(ctx context.Context, cl *kgo.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := cl.Ping(ctx); err != nil {
+		return fmt.Errorf("kafka unreachable: %w", err)
+	}
+	return nil
+}
+
+// EndOffsets returns the high watermark of each partition of the topics.
+func EndOffsets(ctx context.Context, cl *kgo.Client, topics ...string) (map[string]map[int32]int64, error) {
+	listed, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets: %w", err)
+	}
+	out := map[string]map[int32]int64{}
+	listed.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			return
+		}
+		if out[o.Topic] == nil {
+			out[o.Topic] = map[int32]int64{}
+		}
+		out[o.Topic][o.Partition] = o.Offset
+	})
+	return out, nil
+}
+
+// SlogLogger adapts a *slog.Logger to franz-go's logger at warn level.
+func SlogLogger(l *slog.Logger) kgo.Opt {
+	return kgo.WithLogger(kgo.BasicLogger(slogWriter{l}, kgo.LogLevelWarn, nil))
+}
+
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn(string(p), "component", "kafka")
+	return len(p), nil
+}

@@ -1,0 +1,30 @@
+package kafka
+
+// Topic names of DESIGN.md section 5.
+const (
+	RegistryTopic   = "sluice.registry"
+	ServingLogTopic = "sluice.serving_log"
+	AlertsTopic     = "sluice.alerts"
+)
+
+// DLQTopic is the dead-letter topic of a stream.
+func DLQTopic(stream string) string { return "sluice.dlq." + stream }
+
+// ChangelogTopic is the compacted changelog of a view.
+func ChangelogTopic(view string) string { return "sluice.changelog." + view }
+
+// RepartitionTopic re-keys a stream for a view keyed by another entity.
+func RepartitionTopic(view string) string { return "sluice.repartition." + view }
+
+// Record headers of DESIGN.md section 5.
+const (
+	HeaderEventID         = "sluice-event-id"
+	HeaderSchemaVersion   = "sluice-schema-version"
+	HeaderError           = "sluice-error"
+	HeaderSourceTopic     = "sluice-source-topic"
+	HeaderSourcePartition = "sluice-source-partition"
+	HeaderSourceOffset    = "sluice-source-offset"
+)
+
+// DefaultPartitions is the partition count of topics Sluice creates.
+const DefaultPartitions = 8

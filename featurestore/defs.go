@@ -1,0 +1,115 @@
+package featurestore
+
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/featurestore/window"
+	"github.com/sluicehq/sluice/schemas"
+)
+
+// Entity is a thing features describe, identified by one or more key fields.
+type Entity struct {
+	Name  string         `json:"name"`
+	Keys  []string       `json:"keys"`
+	Types []schemas.Type `json:"types"`
+}
+
+// Stream is a stream of events: a Kafka topic and the schema of its events.
+type Stream struct {
+	Name   string          `json:"name"`
+	Topic  string          `json:"topic"`
+	Entity string          `json:"entity"`
+	Schema *schemas.Schema `json:"schema"`
+}
+
+// Agg names an aggregation; the constants live in package window.
+type Agg = window.Agg
+
+// Feature is one feature of a view.
+type Feature struct {
+	Name  string `json:"name"`
+	Field string `json:"field,omitempty"` // "" for count of events
+	Agg   Agg    `json:"agg"`
+	// Window is the window length; 0 means lifetime (or, for last/first,
+	// bounded by TTL only).
+	Window time.Duration `json:"window,omitempty"`
+	// Hop is the step the window tail moves in; 0 means the default for the
+	// window (see window.DefaultHop).
+	Hop time.Duration `json:"hop,omitempty"`
+	// TTL bounds last and first: 0 means no bound.
+	TTL time.Duration `json:"ttl,omitempty"`
+	N   int           `json:"n,omitempty"` // for last_n
+}
+
+// Derived is a field computed from an expression over event fields.
+type Derived struct {
+	Name string `json:"name"`
+	Expr string `json:"expr"`
+}
+
+// View is a feature view: features of one entity computed from one stream.
+type View struct {
+	Name     string    `json:"name"`
+	Version  int       `json:"version"`
+	Entity   string    `json:"entity"`
+	Source   string    `json:"source"`
+	Filter   string    `json:"filter,omitempty"`
+	Derive   []Derived `json:"derive,omitempty"`
+	Features []Feature `json:"features"`
+}
+
+// Feature returns the named feature, or nil.
+func (v *View) Feature(name string) *Feature {
+	for i := range v.Features {
+		if v.Features[i].Name == name {
+			return &v.Features[i]
+		}
+	}
+	return nil
+}
+
+// Service is a named set of features, "view:feature" or "view:*".
+type Service struct {
+	Name     string   `json:"name"`
+	Features []string `json:"features"`
+}
+
+// Repo is a complete, validated set of definitions.
+type Repo struct {
+	Entities map[string]*Entity  `json:"entities"`
+	Streams  map[string]*Stream  `json:"streams"`
+	Views    map[string]*View    `json:"views"`
+	Services map[string]*Service `json:"services"`
+}
+
+// NewRepo returns an empty repo.
+func NewRepo() *Repo {
+	return &Repo{
+		Entities: map[string]*Entity{},
+		Streams:  map[string]*Stream{},
+		Views:    map[string]*View{},
+		Services: map[string]*Service{},
+	}
+}
+
+// StreamByTopic returns the stream whose topic is topic, or nil.
+func (r *Repo) StreamByTopic(topic string) *Stream {
+	for _, s := range r.Streams {
+		if s.Topic == topic {
+			return s
+		}
+	}
+	return nil
+}
+
+// ViewsOf returns the views whose source is the named stream, sorted by name.
+func (r *Repo) ViewsOf(stream string) []*View {
+	var out []*View
+	for _, v := range r.Views {
+		if v.Source == stream {
+			out = append(out, v)
+		}
+	}
+	sortViews(out)
+	return out
+}

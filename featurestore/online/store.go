@@ -1,0 +1,197 @@
+package online
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/sluicehq/sluice/featurestore/window"
+)
+
+// Options configures a Store.
+type Options struct {
+	// DedupeHorizon is how long an event id is remembered; default 24h.
+	DedupeHorizon time.Duration
+	Logger        *slog.Logger
+}
+
+// Store is the online store.
+type Store struct {
+	db   *badger.DB
+	opts Options
+}
+
+// Open opens or creates the store in dir.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.DedupeHorizon == 0 {
+		opts.DedupeHorizon = 24 * time.Hour
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	bo := badger.DefaultOptions(dir).WithLogger(nil).WithNumVersionsToKeep(1)
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("open online store %s: %w", dir, err)
+	}
+	return &Store{db: db, opts: opts}, nil
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Offsets returns the next offset to consume per partition of a stream.
+func (s *Store) Offsets(stream string) (map[int32]int64, error) {
+	out := map[int32]int64{}
+	prefix := offsetPrefix(stream)
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			part := int32(binary.BigEndian.Uint32(k[len(prefix):]))
+			err := it.Item().Value(func(v []byte) error {
+				out[part] = int64(binary.BigEndian.Uint64(v))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read offsets of %q: %w", stream, err)
+	}
+	return out, nil
+}
+
+// Batch is one atomic unit: events applied, ids seen and offsets consumed.
+// It is not safe for concurrent use.
+type Batch struct {
+	s   *Store
+	txn *badger.Txn
+	buf []byte
+}
+
+// NewBatch starts a batch. Call Commit or Discard.
+func (s *Store) NewBatch() *Batch { return &Batch{s: s, txn: s.db.NewTransaction(true)} }
+
+// ErrBatchFull says the batch cannot take more writes; commit it and start
+// another before the record that hit the limit.
+var ErrBatchFull = errors.New("online store: batch full")
+
+func (b *Batch) set(e *badger.Entry) error {
+	if err := b.txn.SetEntry(e); err != nil {
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			return ErrBatchFull
+		}
+		return fmt.Errorf("online store: %w", err)
+	}
+	return nil
+}
+
+// Seen reports whether the id of an event of stream was seen within the
+// dedupe horizon, this batch included.
+func (b *Batch) Seen(stream, id string) (bool, error) {
+	_, err := b.txn.Get(dedupeKey(stream, id))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("online store: dedupe lookup: %w", err)
+}
+
+// MarkSeen remembers an event id for the dedupe horizon.
+func (b *Batch) MarkSeen(stream, id string) error {
+	return b.set(badger.NewEntry(dedupeKey(stream, id), nil).WithTTL(b.s.opts.DedupeHorizon))
+}
+
+// Put stores one event of an entity for a view version.
+func (b *Batch) Put(view string, version int, key string, ev *window.Event) error {
+	b.buf = encodeEvent(b.buf[:0], ev)
+	return b.set(badger.NewEntry(eventKey(view, version, key, ev.Time, ev.Seq), append([]byte(nil), b.buf...)))
+}
+
+// SetOffset records the next offset to consume of a stream partition.
+func (b *Batch) SetOffset(stream string, partition int32, next int64) error {
+	v := binary.BigEndian.AppendUint64(nil, uint64(next))
+	return b.set(badger.NewEntry(offsetKey(stream, partition), v))
+}
+
+// Commit writes the batch atomically.
+func (b *Batch) Commit() error {
+	if err := b.txn.Commit(); err != nil {
+		return fmt.Errorf("online store: commit: %w", err)
+	}
+	return nil
+}
+
+// Discard drops the batch.
+func (b *Batch) Discard() { b.txn.Discard() }
+
+// Read calls fn with the events of each entity key of a view version whose
+// event time is before t, sorted by (time, seq). The slice passed to fn is
+// reused after fn returns.
+func (s *Store) Read(view string, version int, keys []string, t int64, fn func(i int, events []window.Event)) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		var evs []window.Event
+		for i, k := range keys {
+			prefix := entityPrefix(view, version, k)
+			end := append(append([]byte(nil), prefix...), orderedUint(t)...)
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
+			evs = evs[:0]
+			for it.Rewind(); it.Valid(); it.Next() {
+				item := it.Item()
+				key := item.Key()
+				if string(key[:len(end)]) >= string(end) {
+					break
+				}
+				rest := key[len(prefix):]
+				ev := window.Event{
+					Time: int64(binary.BigEndian.Uint64(rest) ^ signBit),
+					Seq:  int64(binary.BigEndian.Uint64(rest[8:]) ^ signBit),
+				}
+				if err := item.Value(func(v []byte) error { return decodeEvent(v, &ev) }); err != nil {
+					it.Close()
+					return err
+				}
+				evs = append(evs, ev)
+			}
+			it.Close()
+			fn(i, evs)
+		}
+		return nil
+	})
+}
+
+const signBit = 1 << 63
+
+func orderedUint(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)^signBit) }
+
+func offsetPrefix(stream string) []byte { return append([]byte("o\x00"+stream), 0) }
+
+func offsetKey(stream string, partition int32) []byte {
+	return binary.BigEndian.AppendUint32(offsetPrefix(stream), uint32(partition))
+}
+
+func dedupeKey(stream, id string) []byte { return []byte("d\x00" + stream + "\x00" + id) }
+
+func entityPrefix(view string, version int, key string) []byte {
+	b := append([]byte("e\x00"+view), 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(version))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(key)))
+	return append(b, key...)
+}
+
+func eventKey(view string, version int, key string, t, seq int64) []byte {
+	b := entityPrefix(view, version, key)
+	b = binary.BigEndian.AppendUint64(b, uint64(t)^signBit)
+	return binary.BigEndian.AppendUint64(b, uint64(seq)^signBit)
+}

@@ -1,0 +1,99 @@
+package featurestore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Log stores the registry's records durably (the compacted sluice.registry
+// topic in production).
+type Log interface {
+	Append(ctx context.Context, recs []Record) error
+	ReadAll(ctx context.Context) ([]Record, error)
+}
+
+// Registry holds the current definitions, backed by a Log. It is safe for
+// concurrent use; readers take snapshots with Repo.
+type Registry struct {
+	log Log
+	// prepare runs before a plan is written, for example to create topics.
+	prepare func(ctx context.Context, next *Repo) error
+
+	mu      sync.Mutex
+	repo    *Repo
+	changed chan struct{}
+}
+
+// OpenRegistry loads the definitions from log. prepare (may be nil) runs
+// before each applied plan is written.
+func OpenRegistry(ctx context.Context, log Log, prepare func(ctx context.Context, next *Repo) error) (*Registry, error) {
+	recs, err := log.ReadAll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	repo := NewRepo()
+	if len(recs) > 0 {
+		if repo, err = FromRecords(recs); err != nil {
+			return nil, fmt.Errorf("load registry: %w", err)
+		}
+	}
+	return &Registry{log: log, prepare: prepare, repo: repo, changed: make(chan struct{})}, nil
+}
+
+// Repo returns the current definitions. Callers must not modify them.
+func (r *Registry) Repo() *Repo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.repo
+}
+
+// Changed returns a channel closed at the next change of definitions.
+func (r *Registry) Changed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
+}
+
+// Apply plans next against the current definitions and, unless dryRun or
+// nothing changed, writes and activates the result.
+func (r *Registry) Apply(ctx context.Context, next *Repo, dryRun bool) (*Plan, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	plan, err := r.repo.Plan(next)
+	if err != nil {
+		return nil, err
+	}
+	if dryRun || !plan.Changed() {
+		return plan, nil
+	}
+	if r.prepare != nil {
+		if err := r.prepare(ctx, plan.Next); err != nil {
+			return nil, err
+		}
+	}
+	recs, err := plan.Next.Records()
+	if err != nil {
+		return nil, err
+	}
+	live := map[string]bool{}
+	for _, rec := range recs {
+		live[rec.Key] = true
+	}
+	old, err := r.repo.Records()
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range old {
+		if !live[rec.Key] {
+			recs = append(recs, Record{Key: rec.Key})
+		}
+	}
+	if err := r.log.Append(ctx, recs); err != nil {
+		return nil, err
+	}
+	r.repo = plan.Next
+	close(r.changed)
+	r.changed = make(chan struct{})
+	return plan, nil
+}

@@ -1,0 +1,236 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func TestSplitBody(t *testing.T) {
+	tests := []struct {
+		name   string
+		ndjson bool
+		body   string
+		want   []string
+		err    string
+	}{
+		{
+			name:   "ndjson with blank lines and crlf",
+			ndjson: true,
+			body:   "\n{\"a\":1}\r\n\r\n  {\"b\" : [1, 2.5e-3, -0, true, false, null]}\t\n\n",
+			want:   []string{`{"a":1}`, `{"b" : [1, 2.5e-3, -0, true, false, null]}`},
+		},
+		{
+			name:   "ndjson keeps non-objects for the decoder to reject",
+			ndjson: true,
+			body:   "[1,2]\n\"s\"\n7\n",
+			want:   []string{`[1,2]`, `"s"`, `7`},
+		},
+		{
+			name: "array of mixed values",
+			body: ` [ {"a":"x\"y\\z\u00e9\/"} ,{"n":{"m":[[],{}]}}, 3 ] `,
+			want: []string{`{"a":"x\"y\\z\u00e9\/"}`, `{"n":{"m":[[],{}]}}`, `3`},
+		},
+		{
+			name: "empty array",
+			body: "[\n]",
+			want: []string{},
+		},
+		{
+			name: "one pretty-printed object",
+			body: "{\n  \"a\": 1,\n  \"b\": {\"c\": null}\n}\n",
+			want: []string{"{\n  \"a\": 1,\n  \"b\": {\"c\": null}\n}"},
+		},
+		{
+			name: "values run together",
+			body: `{"a":1}{"a":2} {"a":3}`,
+			want: []string{`{"a":1}`, `{"a":2}`, `{"a":3}`},
+		},
+		{
+			name:   "ndjson value spanning lines",
+			ndjson: true,
+			body:   "{\"a\":1}\n{\"a\":\n2}",
+			err:    `invalid JSON at line 2, column 6 (event 1): expected a JSON value, got the end of the line`,
+		},
+		{
+			name:   "ndjson string not closed",
+			ndjson: true,
+			body:   `{"a":"xyz}`,
+			err:    `invalid JSON at line 1, column 11 (event 0): the string is not closed: expected '"', got the end of the line`,
+		},
+		{
+			name: "bad escape",
+			body: `{"a":"\x"}`,
+			err:  `invalid JSON at line 1, column 8 (event 0): invalid escape sequence '\x'`,
+		},
+		{
+			name: "short unicode escape",
+			body: `{"a":"\u12"}`,
+			err:  `invalid JSON at line 1, column 11 (event 0): expected 4 hex digits after \u, got '"'`,
+		},
+		{
+			name: "control character in a string",
+			body: "{\"a\":\"x\ty\"}",
+			err:  `invalid JSON at line 1, column 8 (event 0): control character byte 0x09 inside a string (escape it)`,
+		},
+		{
+			name: "leading zero",
+			body: `{"a":01}`,
+			err:  `invalid JSON at line 1, column 7 (event 0): expected ',' or '}' after a field value, got '1'`,
+		},
+		{
+			name: "bare decimal point",
+			body: `[{"a":1.}]`,
+			err:  `invalid JSON at line 1, column 9 (event 0): expected a digit after the decimal point, got '}'`,
+		},
+		{
+			name: "exponent without digits",
+			body: `{"a":1e+}`,
+			err:  `invalid JSON at line 1, column 9 (event 0): expected a digit in the exponent, got '}'`,
+		},
+		{
+			name: "unquoted field name",
+			body: "{\"a\":1}\n\n{a:1}",
+			err:  `invalid JSON at line 3, column 2 (event 1): expected a quoted field name, got 'a'`,
+		},
+		{
+			name: "missing colon",
+			body: `{"a" 1}`,
+			err:  `invalid JSON at line 1, column 6 (event 0): expected ':' after a field name, got '1'`,
+		},
+		{
+			name: "trailing comma in array",
+			body: `[{"a":1},]`,
+			err:  `invalid JSON at line 1, column 10 (event 1): expected a JSON value, got ']'`,
+		},
+		{
+			name: "data after the array",
+			body: `[{"a":1}] {"a":2}`,
+			err:  `invalid JSON at line 1, column 11 (event 1): unexpected '{' after the array`,
+		},
+		{
+			name: "misspelled literal",
+			body: `{"a":tru}`,
+			err:  `invalid JSON at line 1, column 9 (event 0): expected "true", got '}'`,
+		},
+		{
+			name: "nesting too deep",
+			body: strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1),
+			err:  `invalid JSON at line 1, column 10001 (event 0): nested deeper than 10000 levels`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			events, err := splitBody([]byte(tt.body), tt.ndjson)
+			if tt.err != "" {
+				if err == nil {
+					t.Fatalf("split %q: got events %q, want error %q", tt.body, events, tt.err)
+				}
+				if diff := cmp.Diff(tt.err, err.Error()); diff != "" {
+					t.Errorf("error (-want +got):\n%s", diff)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("split %q: %v", tt.body, err)
+			}
+			got := make([]string, len(events))
+			for i, e := range events {
+				got[i] = string(e)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestIsNDJSON(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"application/x-ndjson":                true,
+		"application/x-ndjson; charset=utf-8": true,
+		"Application/JSONL":                   true,
+		"application/json":                    false,
+		"text/plain":                          false,
+		"":                                    false,
+		"application/x-ndjson; =":             false,
+	} {
+		if got := isNDJSON(ct); got != want {
+			t.Errorf("isNDJSON(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}
+
+func TestCompact(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"a": 1, "b": [2]}`:                      `{"a": 1, "b": [2]}`,
+		"{\n\t\"b\": 1,\r\n  \"a\": \"x y\"\n}": `{"b":1,"a":"x y"}`,
+	} {
+		if got := string(compact([]byte(in))); got != want {
+			t.Errorf("compact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzSplitBody checks the scanner against encoding/json.
+func FuzzSplitBody(f *testing.F) {
+	for _, s := range []string{
+		`{"a":1}`, "{\"a\":1}\n{\"b\":[true,null]}\n", `[{"a":"\u00e9"},2,"x"]`, `[]`, `{"a":-0.5e+10}`,
+		`{"a":"\"}`, `[1,]`, "{\n}", `{"a":01}`, `nul`, "\x00", `[[[`, `{"a":1}}`,
+	} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, ndjson bool) {
+		events, err := splitBody(body, ndjson)
+		for _, e := range events {
+			if !json.Valid(e) {
+				t.Fatalf("event %q of %q is not valid JSON", e, body)
+			}
+			if len(bytes.TrimLeft(e, " \t\r\n")) != len(e) || len(bytes.TrimRight(e, " \t\r\n")) != len(e) {
+				t.Fatalf("event %q of %q has surrounding space", e, body)
+			}
+		}
+		switch trimmed := bytes.Trim(body, " \t\r\n"); {
+		case ndjson:
+			var want [][]byte
+			valid := true
+			for line := range bytes.SplitSeq(body, []byte{'\n'}) {
+				line = bytes.Trim(line, " \t\r")
+				if len(line) == 0 {
+					continue
+				}
+				valid = valid && json.Valid(line)
+				want = append(want, line)
+			}
+			if valid != (err == nil) {
+				t.Fatalf("ndjson %q: error %v, but every line valid = %v", body, err, valid)
+			}
+			if err == nil && !cmp.Equal(want, events, cmp.Comparer(bytes.Equal), cmpopts.EquateEmpty()) {
+				t.Fatalf("ndjson %q: events %q, want %q", body, events, want)
+			}
+		case len(trimmed) > 0 && trimmed[0] == '[':
+			if json.Valid(body) != (err == nil) {
+				t.Fatalf("array %q: error %v, but json.Valid = %v", body, err, json.Valid(body))
+			}
+			var want []json.RawMessage
+			if err == nil && json.Unmarshal(body, &want) == nil {
+				got := make([]json.RawMessage, len(events))
+				for i, e := range events {
+					got[i] = e
+				}
+				if !cmp.Equal(want, got, cmp.Comparer(bytes.Equal), cmpopts.EquateEmpty()) {
+					t.Fatalf("array %q: events %q, want %q", body, got, want)
+				}
+			}
+		case json.Valid(body):
+			if err != nil || len(events) != 1 || !bytes.Equal(events[0], trimmed) {
+				t.Fatalf("one value %q: events %q, error %v", body, events, err)
+			}
+		}
+	})
+}

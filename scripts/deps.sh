@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs the programs the tests use when they are missing: kcat (a plain
+# Kafka client, to check that Sluice speaks to any producer) and
+# clickhouse-server (the offline store's SQL engine; Debian's release).
+#
+# When a program cannot be installed: with CI=true this fails, because CI
+# must run every test; elsewhere it warns, and the tests that need the
+# program skip.
+set -euo pipefail
+
+# command the tests run -> the Debian package that provides it
+declare -A packages=(
+	[kcat]=kcat
+	[clickhouse-server]=clickhouse-server
+)
+
+missing=()
+for cmd in "${!packages[@]}"; do
+	if ! command -v "$cmd" >/dev/null 2>&1; then
+		missing+=("${packages[$cmd]}")
+	fi
+done
+if ((${#missing[@]} == 0)); then
+	echo "deps: all present (${!packages[*]})"
+	exit 0
+fi
+
+fail() {
+	if [[ ${CI:-} == true ]]; then
+		echo "deps: error: $1" >&2
+		echo "deps: CI runs every test, so it needs: ${missing[*]}" >&2
+		exit 1
+	fi
+	echo "deps: warning: $1; the tests that need it will skip" >&2
+	exit 0
+}
+
+sudo=()
+if ((EUID != 0)); then
+	if command -v sudo >/dev/null 2>&1; then
+		sudo=(sudo)
+	else
+		fail "not root and no sudo, so cannot install ${missing[*]} (install them with your package manager)"
+	fi
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+	fail "no apt-get, so cannot install ${missing[*]} (install them with your package manager)"
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+if ! "${sudo[@]}" apt-get update -qq; then
+	fail "apt-get update failed"
+fi
+if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
+	fail "apt-get install ${missing[*]} failed"
+fi
+
+for cmd in "${!packages[@]}"; do
+	if ! command -v "$cmd" >/dev/null 2>&1; then
+		fail "$cmd is still missing after installing ${packages[$cmd]}"
+	fi
+done
+echo "deps: installed ${missing[*]}"

@@ -1,0 +1,68 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Client calls a Sluice node's serving and registry API.
+type Client struct {
+	URL  string // for example http://127.0.0.1:8080
+	HTTP *http.Client
+}
+
+// GetOnlineFeatures calls POST /get-online-features.
+func (c *Client) GetOnlineFeatures(ctx context.Context, req *Request) (*Response, error) {
+	var resp Response
+	if err := c.post(ctx, "/get-online-features", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// Apply calls POST /v1/registry/apply with a repository's files.
+func (c *Client) Apply(ctx context.Context, files map[string]string, dryRun bool) (*ApplyResponse, error) {
+	var resp ApplyResponse
+	if err := c.post(ctx, "/v1/registry/apply", ApplyRequest{Files: files, DryRun: dryRun}, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *Client) post(ctx context.Context, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.URL, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("no Sluice node answers at %s (start one with `sluice up`, or pass --server): %w", c.URL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return fmt.Errorf("%s: %s", path, e.Error)
+		}
+		return fmt.Errorf("%s: %s: %s", path, resp.Status, bytes.TrimSpace(b))
+	}
+	return json.Unmarshal(b, out)
+}

@@ -1,0 +1,324 @@
+package serve
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/featurestore"
+	"github.com/sluicehq/sluice/featurestore/window"
+	"github.com/sluicehq/sluice/schemas"
+)
+
+// Request is the body of POST /get-online-features.
+type Request struct {
+	Features         []string                 `json:"features,omitempty"`
+	FeatureService   string                   `json:"feature_service,omitempty"`
+	Entities         map[string][]EntityValue `json:"entities"`
+	FullFeatureNames bool                     `json:"full_feature_names"`
+	At               string                   `json:"at,omitempty"`
+}
+
+// Response is Feast's Column-oriented answer.
+type Response struct {
+	Metadata struct {
+		FeatureNames []string `json:"feature_names"`
+	} `json:"metadata"`
+	Results []Column `json:"results"`
+}
+
+// Column holds one feature's values, statuses and event timestamps, one per
+// requested row.
+type Column struct {
+	Values          []any    `json:"values"`
+	Statuses        []string `json:"statuses"`
+	EventTimestamps []string `json:"event_timestamps"`
+}
+
+// ref is one requested feature.
+type ref struct {
+	view    *featurestore.CompiledView
+	feature int
+}
+
+const epoch = "1970-01-01T00:00:00Z"
+
+// compiled caches the compiled views of one registry version.
+type compiled struct {
+	mu    sync.Mutex
+	repo  *featurestore.Repo
+	views map[string]*featurestore.CompiledView
+}
+
+func (c *compiled) get(repo *featurestore.Repo, name string) (*featurestore.CompiledView, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.repo != repo {
+		c.repo, c.views = repo, map[string]*featurestore.CompiledView{}
+	}
+	if cv, ok := c.views[name]; ok {
+		return cv, nil
+	}
+	cv, err := featurestore.Compile(repo, name)
+	if err != nil {
+		return nil, err
+	}
+	c.views[name] = cv
+	return cv, nil
+}
+
+func (s *Server) getOnlineFeatures(w http.ResponseWriter, r *http.Request) {
+	var req Request
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
+		return
+	}
+	resp, err := s.lookup(&req)
+	if err != nil {
+		var bad *badRequest
+		if errors.As(err, &bad) {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+type badRequest struct{ msg string }
+
+func (e *badRequest) Error() string { return e.msg }
+
+func badf(format string, args ...any) error { return &badRequest{fmt.Sprintf(format, args...)} }
+
+func (s *Server) lookup(req *Request) (*Response, error) {
+	t := s.now().UnixMicro()
+	if req.At != "" {
+		at, err := time.Parse(time.RFC3339Nano, req.At)
+		if err != nil {
+			return nil, badf("at: %q is not an RFC 3339 time (for example 2026-01-02T15:04:05Z)", req.At)
+		}
+		t = at.UnixMicro()
+	}
+	refs, err := s.resolve(req)
+	if err != nil {
+		return nil, err
+	}
+	rows := -1
+	for name, vals := range req.Entities {
+		if rows >= 0 && len(vals) != rows {
+			return nil, badf("entities: %q has %d values but others have %d (give one value per row for every key)", name, len(vals), rows)
+		}
+		rows = len(vals)
+	}
+	if rows < 0 {
+		return nil, badf("entities: none given (for example {\"user_id\": [\"u1\"]})")
+	}
+	resp := &Response{}
+	for _, k := range entityColumns(refs, req.Entities) {
+		col := Column{}
+		for _, v := range req.Entities[k] {
+			col.Values = append(col.Values, v.json())
+			col.Statuses = append(col.Statuses, window.Present.String())
+			col.EventTimestamps = append(col.EventTimestamps, epoch)
+		}
+		resp.Metadata.FeatureNames = append(resp.Metadata.FeatureNames, k)
+		resp.Results = append(resp.Results, col)
+	}
+	for _, group := range groupByView(refs) {
+		cols, err := s.readView(group, req, rows, t)
+		if err != nil {
+			return nil, err
+		}
+		for i, rf := range group {
+			name := rf.view.View.Features[rf.feature].Name
+			if req.FullFeatureNames {
+				name = rf.view.View.Name + "__" + name
+			}
+			resp.Metadata.FeatureNames = append(resp.Metadata.FeatureNames, name)
+			resp.Results = append(resp.Results, cols[i])
+		}
+	}
+	return resp, nil
+}
+
+// resolve turns the Request's features or service into references.
+func (s *Server) resolve(req *Request) ([]ref, error) {
+	repo := s.registry.Repo()
+	names := req.Features
+	if req.FeatureService != "" {
+		if len(names) > 0 {
+			return nil, badf("give either features or feature_service, not both")
+		}
+		svc := repo.Services[req.FeatureService]
+		if svc == nil {
+			return nil, badf("feature_service: unknown %q", req.FeatureService)
+		}
+		names = svc.Features
+	}
+	if len(names) == 0 {
+		return nil, badf("features: none requested (give \"features\": [\"view:feature\"] or \"feature_service\")")
+	}
+	var refs []ref
+	for _, n := range names {
+		view, feat, ok := strings.Cut(n, ":")
+		if !ok {
+			return nil, badf("features: %q is not of the form view:feature", n)
+		}
+		if repo.Views[view] == nil {
+			return nil, badf("features: %q: unknown feature view %q", n, view)
+		}
+		cv, err := s.views.get(repo, view)
+		if err != nil {
+			return nil, err
+		}
+		if feat == "*" {
+			for i := range cv.View.Features {
+				refs = append(refs, ref{cv, i})
+			}
+			continue
+		}
+		i := slices.IndexFunc(cv.View.Features, func(f featurestore.Feature) bool { return f.Name == feat })
+		if i < 0 {
+			return nil, badf("features: %q: feature view %q has no feature %q", n, view, feat)
+		}
+		refs = append(refs, ref{cv, i})
+	}
+	return refs, nil
+}
+
+// readView evaluates one view's requested features for every row.
+func (s *Server) readView(group []ref, req *Request, rows int, t int64) ([]Column, error) {
+	cv := group[0].view
+	keys := make([]string, rows)
+	parts := make([]string, len(cv.Entity.Keys))
+	for row := range rows {
+		for i, k := range cv.Entity.Keys {
+			vals, ok := req.Entities[k]
+			if !ok {
+				return nil, badf("entities: missing %q (feature view %q is keyed by %s)", k, cv.View.Name, strings.Join(cv.Entity.Keys, ", "))
+			}
+			parts[i] = vals[row].text
+		}
+		keys[row] = schemas.JoinKey(parts)
+	}
+	specs := make([]window.Spec, len(group))
+	for i, rf := range group {
+		specs[i] = cv.Specs[rf.feature]
+	}
+	cols := make([]Column, len(group))
+	out := make([]window.Value, len(specs))
+	err := s.store.Read(cv.View.Name, cv.View.Version, keys, t, func(_ int, events []window.Event) {
+		window.Eval(t, window.EventTime, specs, events, out)
+		for i, v := range out {
+			cols[i].Values = append(cols[i].Values, jsonValue(v.V))
+			cols[i].Statuses = append(cols[i].Statuses, v.Status.String())
+			ts := epoch
+			if v.Time != 0 {
+				ts = time.UnixMicro(v.Time).UTC().Format(time.RFC3339Nano)
+			}
+			cols[i].EventTimestamps = append(cols[i].EventTimestamps, ts)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read feature view %q: %w", cv.View.Name, err)
+	}
+	return cols, nil
+}
+
+// groupByView groups references by view, keeping the Request's order.
+func groupByView(refs []ref) [][]ref {
+	var groups [][]ref
+	at := map[*featurestore.CompiledView]int{}
+	for _, r := range refs {
+		i, ok := at[r.view]
+		if !ok {
+			i = len(groups)
+			at[r.view] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], r)
+	}
+	return groups
+}
+
+// entityColumns orders the key columns: the views' keys first, then any
+// other requested key, by name.
+func entityColumns(refs []ref, entities map[string][]EntityValue) []string {
+	var cols []string
+	for _, r := range refs {
+		for _, k := range r.view.Entity.Keys {
+			if _, ok := entities[k]; ok && !slices.Contains(cols, k) {
+				cols = append(cols, k)
+			}
+		}
+	}
+	var rest []string
+	for k := range entities {
+		if !slices.Contains(cols, k) {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	return append(cols, rest...)
+}
+
+// EntityValue is one entity key value of a Request: a JSON string or an
+// integer, kept in its canonical text form.
+type EntityValue struct {
+	text   string
+	number bool
+}
+
+// StringKey is a string key value.
+func StringKey(s string) EntityValue { return EntityValue{text: s} }
+
+// IntKey is an integer key value.
+func IntKey(i int64) EntityValue { return EntityValue{text: strconv.FormatInt(i, 10), number: true} }
+
+// MarshalJSON renders the value as the caller sent it.
+func (v EntityValue) MarshalJSON() ([]byte, error) { return json.Marshal(v.json()) }
+
+// UnmarshalJSON accepts a JSON string or integer.
+func (v *EntityValue) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		v.number = false
+		return json.Unmarshal(b, &v.text)
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("entity key %s: want a string or an integer", b)
+	}
+	i, err := n.Int64()
+	if err != nil {
+		return fmt.Errorf("entity key %s: want a string or an integer", b)
+	}
+	v.text, v.number = strconv.FormatInt(i, 10), true
+	return nil
+}
+
+// json renders the value back as the caller sent it.
+func (v EntityValue) json() any {
+	if v.number {
+		i, _ := strconv.ParseInt(v.text, 10, 64)
+		return i
+	}
+	return v.text
+}
+
+// jsonValue maps a feature value to JSON; non-finite floats become null.
+func jsonValue(v any) any {
+	if f, ok := v.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+		return nil
+	}
+	return v
+}

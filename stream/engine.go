@@ -1,0 +1,209 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/connectors/kafka"
+	"github.com/sluicehq/sluice/featurestore"
+	"github.com/sluicehq/sluice/featurestore/online"
+	"github.com/sluicehq/sluice/featurestore/window"
+)
+
+// Options configures the stream engine.
+type Options struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// MaxPollRecords bounds the records applied in one transaction.
+	MaxPollRecords int
+}
+
+// Engine applies the registry's feature views to the online store.
+type Engine struct {
+	job      groupJob
+	store    *online.Store
+	producer *kgo.Client
+	logger   *slog.Logger
+	events   *prometheus.CounterVec
+	commit   prometheus.Histogram
+}
+
+// NewEngine builds an engine; producer writes dead letters.
+func NewEngine(cluster kafka.Cluster, reg *featurestore.Registry, store *online.Store, producer *kgo.Client, opts Options) *Engine {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	if opts.MaxPollRecords == 0 {
+		opts.MaxPollRecords = 2000
+	}
+	e := &Engine{
+		store:    store,
+		producer: producer,
+		logger:   opts.Logger.With("component", "stream"),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_stream_events_total",
+			Help: "Events consumed by the stream engine, by stream and outcome (applied, duplicate, dead_letter).",
+		}, []string{"stream", "outcome"}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sluice_stream_commit_duration_seconds",
+			Help:    "Time to commit one batch of state and offsets.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+	}
+	opts.Registerer.MustRegister(e.events, e.commit)
+	e.job = groupJob{
+		name: "stream", cluster: cluster, registry: reg, h: e, logger: e.logger,
+		maxPoll: opts.MaxPollRecords, idleTick: time.Second,
+	}
+	return e
+}
+
+// Run consumes until ctx is done.
+func (e *Engine) Run(ctx context.Context) error { return e.job.run(ctx) }
+
+// Lag returns how many records of the registry's streams the engine has
+// not applied yet.
+func (e *Engine) Lag(ctx context.Context, reg *featurestore.Registry) (int64, error) {
+	return lag(ctx, e.producer, reg.Repo(), e.store.Offsets)
+}
+
+func (e *Engine) offsets(stream string) (map[int32]int64, error) { return e.store.Offsets(stream) }
+
+func (e *Engine) idle(context.Context) error { return nil }
+
+func (e *Engine) handle(ctx context.Context, topo *topology, recs []*kgo.Record) error {
+	for len(recs) > 0 {
+		n, err := e.apply(ctx, topo, recs)
+		if err != nil {
+			return err
+		}
+		recs = recs[n:]
+	}
+	return nil
+}
+
+// apply applies a prefix of recs in one transaction and returns its length:
+// all of them, or fewer when the transaction filled up.
+func (e *Engine) apply(ctx context.Context, topo *topology, recs []*kgo.Record) (int, error) {
+	for size := len(recs); ; size = (size + 1) / 2 {
+		err := e.applyAll(ctx, topo, recs[:size])
+		if err == nil {
+			return size, nil
+		}
+		if !errors.Is(err, online.ErrBatchFull) || size == 1 {
+			return 0, err
+		}
+	}
+}
+
+type outcome struct{ applied, duplicate, dead map[string]float64 }
+
+func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Record) error {
+	b := e.store.NewBatch()
+	defer b.Discard()
+	var dead []*kgo.Record
+	out := outcome{map[string]float64{}, map[string]float64{}, map[string]float64{}}
+	for _, r := range recs {
+		job := topo.byTopic[r.Topic]
+		if job == nil {
+			continue
+		}
+		name := job.stream.Name
+		if err := e.applyOne(b, job, r, &dead, out); err != nil {
+			return err
+		}
+		if err := b.SetOffset(name, r.Partition, r.Offset+1); err != nil {
+			return err
+		}
+	}
+	if len(dead) > 0 {
+		if err := e.producer.ProduceSync(ctx, dead...).FirstErr(); err != nil {
+			return fmt.Errorf("write dead letters: %w", err)
+		}
+	}
+	start := time.Now()
+	if err := b.Commit(); err != nil {
+		return err
+	}
+	e.commit.Observe(time.Since(start).Seconds())
+	for s, n := range out.applied {
+		e.events.WithLabelValues(s, "applied").Add(n)
+	}
+	for s, n := range out.duplicate {
+		e.events.WithLabelValues(s, "duplicate").Add(n)
+	}
+	for s, n := range out.dead {
+		e.events.WithLabelValues(s, "dead_letter").Add(n)
+	}
+	return nil
+}
+
+func (e *Engine) applyOne(b *online.Batch, job *streamJob, r *kgo.Record, dead *[]*kgo.Record, out outcome) error {
+	name := job.stream.Name
+	ev, err := job.dec.Decode(r.Value)
+	if err != nil {
+		*dead = append(*dead, deadLetter(r, name, err))
+		out.dead[name]++
+		return nil
+	}
+	id := eventID(r, ev)
+	seen, err := b.Seen(name, id)
+	if err != nil {
+		return err
+	}
+	if seen {
+		out.duplicate[name]++
+		return nil
+	}
+	if err := b.MarkSeen(name, id); err != nil {
+		return err
+	}
+	for _, cv := range job.views {
+		key, values, pass := cv.Apply(ev)
+		if !pass {
+			continue
+		}
+		we := window.Event{Time: ev.Time, Arrival: arrival(r), Seq: r.Offset, Values: values}
+		if err := b.Put(cv.View.Name, cv.View.Version, key, &we); err != nil {
+			return err
+		}
+	}
+	out.applied[name]++
+	return nil
+}
+
+// lag sums, over every stream partition, the records between a job's
+// committed offset and the end of the partition.
+func lag(ctx context.Context, cl *kgo.Client, repo *featurestore.Repo, committed func(string) (map[int32]int64, error)) (int64, error) {
+	var topics []string
+	for _, s := range repo.Streams {
+		topics = append(topics, s.Topic)
+	}
+	if len(topics) == 0 {
+		return 0, nil
+	}
+	ends, err := kafka.EndOffsets(ctx, cl, topics...)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, s := range repo.Streams {
+		offs, err := committed(s.Name)
+		if err != nil {
+			return 0, err
+		}
+		for p, end := range ends[s.Topic] {
+			total += max(0, end-offs[p])
+		}
+	}
+	return total, nil
+}

@@ -1,0 +1,157 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/connectors/kafka"
+	"github.com/sluicehq/sluice/featurestore"
+)
+
+// handler is the part of a job that differs between the online engine and
+// the offline sink.
+type handler interface {
+	// offsets returns the next offset to consume per partition of a stream,
+	// as the job's own store committed them.
+	offsets(stream string) (map[int32]int64, error)
+	// handle processes one poll's records and commits them atomically with
+	// their offsets.
+	handle(ctx context.Context, topo *topology, records []*kgo.Record) error
+	// idle is called when a poll returned nothing for a while, or the job
+	// stops (flush buffered work).
+	idle(ctx context.Context) error
+}
+
+// groupJob consumes the registry's stream topics as a consumer group,
+// restarting when the definitions change.
+type groupJob struct {
+	name     string
+	cluster  kafka.Cluster
+	registry *featurestore.Registry
+	h        handler
+	logger   *slog.Logger
+	maxPoll  int
+	idleTick time.Duration
+}
+
+// run returns when ctx is done.
+func (g *groupJob) run(ctx context.Context) error {
+	for {
+		changed := g.registry.Changed()
+		topo, err := newTopology(g.registry.Repo())
+		if err == nil && len(topo.topics) > 0 {
+			err = g.consume(ctx, topo, changed)
+		} else if err == nil {
+			select {
+			case <-ctx.Done():
+			case <-changed:
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			g.logger.Error("stream job failed; retrying", "job", g.name, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(retryDelay):
+			}
+		}
+	}
+}
+
+// consume runs one consumer until ctx is done, the definitions change, or
+// an error.
+func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan struct{}) error {
+	pollCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-changed:
+			cancel()
+		case <-pollCtx.Done():
+		}
+	}()
+	cl, err := g.cluster.Client(
+		kgo.ConsumerGroup("sluice-"+g.name),
+		kgo.ConsumeTopics(topo.topics...),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.AdjustFetchOffsetsFn(func(_ context.Context, m map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+			return g.adjust(topo, m)
+		}),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, _ map[string][]int32) {
+			if err := g.h.idle(ctx); err != nil {
+				g.logger.Error("flush on revoke", "job", g.name, "err", err)
+			}
+		}),
+	)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Leaving the group waits for a rebalance that polling blocks.
+		cl.AllowRebalance()
+		cl.Close()
+	}()
+	defer func() {
+		if err := g.h.idle(context.WithoutCancel(ctx)); err != nil {
+			g.logger.Error("flush on stop", "job", g.name, "err", err)
+		}
+	}()
+	for {
+		tick, stop := context.WithTimeout(pollCtx, g.idleTick)
+		fetches := cl.PollRecords(tick, g.maxPoll)
+		stop()
+		if pollCtx.Err() != nil || fetches.IsClientClosed() {
+			return nil
+		}
+		var ferr error
+		fetches.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				g.logger.Warn("fetch error", "job", g.name, "topic", topic, "partition", p, "err", err)
+				ferr = err
+			}
+		})
+		recs := fetches.Records()
+		if len(recs) == 0 {
+			if err := g.h.idle(ctx); err != nil {
+				return err
+			}
+		} else if err := g.h.handle(ctx, topo, recs); err != nil {
+			return err
+		}
+		cl.AllowRebalance()
+		if ferr != nil && len(recs) == 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// adjust replaces the group's offsets with those the job committed.
+func (g *groupJob) adjust(topo *topology, m map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	for topic, parts := range m {
+		job := topo.byTopic[topic]
+		if job == nil {
+			continue
+		}
+		stored, err := g.h.offsets(job.stream.Name)
+		if err != nil {
+			return nil, err
+		}
+		for p := range parts {
+			if o, ok := stored[p]; ok {
+				parts[p] = kgo.NewOffset().At(o).WithEpoch(-1)
+			} else {
+				parts[p] = kgo.NewOffset().AtStart().WithEpoch(-1)
+			}
+		}
+	}
+	return m, nil
+}

@@ -147,7 +147,6 @@ func (cv *CompiledView) Apply(ev *schemas.Event) (key string, values []any, pass
 	return schemas.JoinKey(parts), values, true
 }
 
-
 func zeroOf(t schemas.Type) any {
 	switch t {
 	case schemas.String:

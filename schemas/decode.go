@@ -277,8 +277,11 @@ func (d *Decoder) Key(e *Event) string {
 	return JoinKey(parts)
 }
 
-// Decode decodes one event, a JSON object, and validates it against the
-// schema. Every error it returns is a *FieldError.
+// Decode decodes one event, a single JSON object, and validates it against
+// the schema: strict JSON in UTF-8, each member once, every field of its
+// declared type, the event time within 1900..2200 and the key fields set.
+// Every error it returns is a *FieldError naming the stream and, when the
+// problem is about one field, that field.
 func (d *Decoder) Decode(data []byte) (*Event, error) {
 	if !utf8.Valid(data) {
 		return nil, d.errorf("", "invalid JSON: not valid UTF-8 at byte %d", invalidUTF8At(data))

@@ -89,10 +89,10 @@ type Spec struct {
 	Agg    Agg
 	Input  int          // index into Event.Values; -1 when the aggregation reads no field (count of events)
 	Type   schemas.Type // the input's type; it decides sum's type (int64 or float64)
-	Window int64 // 0: lifetime (for last/first: bounded by TTL only)
-	Hop    int64 // 0: DefaultHop(Window)
-	TTL    int64 // last/first: 0 means unbounded
-	N      int   // last_n
+	Window int64        // 0: lifetime (for last/first: bounded by TTL only)
+	Hop    int64        // 0: DefaultHop(Window)
+	TTL    int64        // last/first: 0 means unbounded
+	N      int          // last_n
 }
 
 // NewSpec builds a Spec from durations; hop 0 takes the default.

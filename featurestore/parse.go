@@ -211,6 +211,10 @@ type docReader struct {
 	src        *source
 	kind, name string
 	failed     bool
+	// merges counts the mappings merged so far (see maxMerges), mergeDepth
+	// the merges under way.
+	merges, mergeDepth int
+	mergeReported      bool
 }
 
 // errf records an error at n, or, when n is nil (a missing key), at the
@@ -285,6 +289,10 @@ func (d *docReader) mapping(n *yaml.Node, path string, known ...string) map[stri
 		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
 		if k.Value == "<<" && k.Tag == "!!merge" {
 			d.merge(v, path, merged, known)
+			if d.merges > maxMerges && d.mergeDepth == 0 && !d.mergeReported {
+				d.mergeReported = true
+				d.errf(k, path, "too many merged mappings (<<) in one document (merge at most %d)", maxMerges)
+			}
 			continue
 		}
 		p := joinPath(path, k.Value)
@@ -307,8 +315,18 @@ func (d *docReader) mapping(n *yaml.Node, path string, known ...string) map[stri
 	return out
 }
 
+// maxMerges bounds the mappings merged (<<) into one document, which
+// aliases could otherwise make exponential.
+const maxMerges = 1000
+
 // merge collects the pairs of a merge key's mapping (or list of mappings).
 func (d *docReader) merge(v *yaml.Node, path string, into map[string]*yaml.Node, known []string) {
+	d.merges++
+	if d.merges > maxMerges {
+		return // reported by the outermost mapping
+	}
+	d.mergeDepth++
+	defer func() { d.mergeDepth-- }()
 	if v.Kind == yaml.SequenceNode {
 		for _, item := range v.Content {
 			d.merge(resolve(item), path, into, known)

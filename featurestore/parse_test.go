@@ -1,8 +1,10 @@
 package featurestore
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -289,4 +291,18 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Plan from empty: %v", err)
 		}
 	})
+}
+
+func TestParseBoundsMerges(t *testing.T) {
+	// Each item merges the one before ten times: 10^8 mappings if expanded.
+	var b strings.Builder
+	b.WriteString("  - &a0 {name: f, agg: count}\n")
+	for i := 1; i <= 8; i++ {
+		fmt.Fprintf(&b, "  - &a%d {<<: [%s]}\n", i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*a%d, ", i-1), 10), ", "))
+	}
+	_, err := Parse(map[string][]byte{"base.yaml": []byte(baseYAML), "case.yaml": []byte(viewYAML("", b.String()))})
+	want := `case.yaml:9: document 1 (feature_view "v"): features[3]: too many merged mappings (<<) in one document (merge at most 1000)`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Parse error = %v, want it to contain %q", err, want)
+	}
 }

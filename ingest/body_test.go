@@ -167,7 +167,7 @@ func TestIsNDJSON(t *testing.T) {
 
 func TestCompact(t *testing.T) {
 	for in, want := range map[string]string{
-		`{"a": 1, "b": [2]}`:                      `{"a": 1, "b": [2]}`,
+		`{"a": 1, "b": [2]}`:                    `{"a": 1, "b": [2]}`,
 		"{\n\t\"b\": 1,\r\n  \"a\": \"x y\"\n}": `{"b":1,"a":"x y"}`,
 	} {
 		if got := string(compact([]byte(in))); got != want {

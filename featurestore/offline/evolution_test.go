@@ -11,8 +11,10 @@ import (
 	"github.com/sluicehq/sluice/schemas"
 )
 
-func TestSchemaEvolution(t *testing.T) {
-	v1 := &schemas.Schema{
+// ordersV1 and ordersV2 are two versions of a stream's schema: version 2
+// widens qty, adds a nullable field and a field with a default.
+func ordersV1() *schemas.Schema {
+	return &schemas.Schema{
 		Stream:  "orders",
 		Version: 1,
 		Fields: []schemas.Field{
@@ -23,20 +25,20 @@ func TestSchemaEvolution(t *testing.T) {
 		TimeField: "ts",
 		KeyFields: []string{"user_id"},
 	}
-	// Version 2 widens qty, adds a nullable field and a field with a default.
-	v2 := &schemas.Schema{
-		Stream:  "orders",
-		Version: 2,
-		Fields: []schemas.Field{
-			{Name: "user_id", Type: schemas.String},
-			{Name: "qty", Type: schemas.Float64},
-			{Name: "ts", Type: schemas.Timestamp},
-			{Name: "country", Type: schemas.String, Nullable: true},
-			{Name: "channel", Type: schemas.String, Default: "web"},
-		},
-		TimeField: "ts",
-		KeyFields: []string{"user_id"},
-	}
+}
+
+func ordersV2() *schemas.Schema {
+	s := ordersV1()
+	s.Version = 2
+	s.Fields[1].Type = schemas.Float64
+	s.Fields = append(s.Fields,
+		schemas.Field{Name: "country", Type: schemas.String, Nullable: true},
+		schemas.Field{Name: "channel", Type: schemas.String, Default: "web"})
+	return s
+}
+
+func TestSchemaEvolution(t *testing.T) {
+	v1, v2 := ordersV1(), ordersV2()
 	row := func(user string, offset int64, values ...any) Row {
 		return Row{Values: values, Key: user, EventID: user, EventTime: at(0), Arrival: at(0), Offset: offset}
 	}

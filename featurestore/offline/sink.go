@@ -48,6 +48,9 @@ type Options struct {
 	// crash, when set, is asked at each named point of a commit whether the
 	// process dies there; tests use it to stop a commit half-way.
 	crash func(point string) bool
+	// memTableSize, when set, overrides Badger's, which bounds the size of
+	// one transaction; tests use it to make transactions overflow.
+	memTableSize int64
 }
 
 // Validate reports a setting that is out of range.
@@ -124,9 +127,13 @@ func Open(dir string, opts Options) (*Sink, error) {
 		return nil, fmt.Errorf("open offline store: %w", err)
 	}
 	log := opts.Logger.With("component", "offline")
-	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, stateDir)).
+	bopts := badger.DefaultOptions(filepath.Join(dir, stateDir)).
 		WithSyncWrites(true).
-		WithLogger(badgerLogger{log}))
+		WithLogger(badgerLogger{log})
+	if opts.memTableSize > 0 {
+		bopts = bopts.WithMemTableSize(opts.memTableSize).WithValueThreshold(1 << 10)
+	}
+	db, err := badger.Open(bopts)
 	if err != nil {
 		return nil, fmt.Errorf("open offline store state in %s: %w", filepath.Join(dir, stateDir), err)
 	}

@@ -524,3 +524,28 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestFlushSplitsCommitsBadgerCannotHold(t *testing.T) {
+	dir := t.TempDir()
+	// A 1 MiB memtable holds transactions of about 1,600 entries.
+	s := openSink(t, dir, Options{CommitRows: 5000, memTableSize: 1 << 20})
+	for off := range int64(3000) {
+		addAll(t, s, txnSchema(), txnRow("u", at(0), 0, off))
+	}
+	flush(t, s)
+	want := []string{
+		"streams/txns/date=2026-03-01/part-p0-0-1499.parquet",
+		"streams/txns/date=2026-03-01/part-p0-1500-2999.parquet",
+	}
+	got := storeFiles(t, dir)
+	slices.Sort(got)
+	if diff := gocmp.Diff(want, got); diff != "" {
+		t.Errorf("files (-want +got):\n%s", diff)
+	}
+	if diff := gocmp.Diff(map[int32]int64{0: 3000}, s.Resume("txns")); diff != "" {
+		t.Errorf("Resume (-want +got):\n%s", diff)
+	}
+	if got := len(readStream(t, dir, "txns")); got != 3000 {
+		t.Errorf("read %d rows, want 3000", got)
+	}
+}

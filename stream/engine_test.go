@@ -1,0 +1,290 @@
+package stream_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+
+	"github.com/sluicehq/sluice/connectors/kafka"
+	"github.com/sluicehq/sluice/featurestore"
+	"github.com/sluicehq/sluice/featurestore/offline"
+	"github.com/sluicehq/sluice/featurestore/online"
+	"github.com/sluicehq/sluice/featurestore/window"
+	"github.com/sluicehq/sluice/stream"
+	"github.com/sluicehq/sluice/testkit"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const repoYAML = `
+kind: entity
+name: user
+key: user_id
+---
+kind: stream
+name: clicks
+entity: user
+timestamp: ts
+timestamp_unit: ms
+schema:
+  - {name: user_id, type: string}
+  - {name: n, type: int64}
+  - {name: ts, type: timestamp}
+---
+kind: feature_view
+name: user_clicks
+entity: user
+source: clicks
+filter: n >= 0
+features:
+  - {name: total, field: n, agg: sum}
+  - {name: events, agg: count}
+`
+
+const extraView = `
+---
+kind: feature_view
+name: user_clicks_late
+entity: user
+source: clicks
+features:
+  - {name: events, agg: count}
+`
+
+// harness is a broker, a registry and producer over it.
+type harness struct {
+	cluster  kafka.Cluster
+	producer *kgo.Client
+	registry *featurestore.Registry
+}
+
+func newHarness(t *testing.T, yaml string) *harness {
+	t.Helper()
+	b := testkit.StartBroker(t)
+	h := &harness{cluster: kafka.Cluster{Brokers: []string{b.Addr()}}}
+	var err error
+	if h.producer, err = h.cluster.Producer(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.producer.Close)
+	log, err := kafka.NewRegistryLog(t.Context(), h.cluster, h.producer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.registry, err = featurestore.OpenRegistry(t.Context(), log, func(ctx context.Context, next *featurestore.Repo) error {
+		return kafka.EnsureTopics(ctx, h.producer, kafka.Topic{Name: "clicks"}, kafka.Topic{Name: kafka.DLQTopic("clicks")})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.apply(t, yaml)
+	return h
+}
+
+func (h *harness) apply(t *testing.T, yaml string) {
+	t.Helper()
+	repo, err := featurestore.Parse(map[string][]byte{"repo.yaml": []byte(yaml)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.registry.Apply(t.Context(), repo, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// produce writes records keyed by user; id, when set, goes in the header.
+func (h *harness) produce(t *testing.T, recs ...rec) {
+	t.Helper()
+	var krs []*kgo.Record
+	for _, r := range recs {
+		kr := &kgo.Record{Topic: "clicks", Key: []byte(r.user), Value: []byte(r.value)}
+		if r.id != "" {
+			kr.Headers = []kgo.RecordHeader{{Key: kafka.HeaderEventID, Value: []byte(r.id)}}
+		}
+		krs = append(krs, kr)
+	}
+	if err := h.producer.ProduceSync(t.Context(), krs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type rec struct{ user, id, value string }
+
+func click(user, id string, n int, ts int64) rec {
+	return rec{user, id, fmt.Sprintf(`{"user_id":%q,"n":%d,"ts":%d}`, user, n, ts)}
+}
+
+// runEngine starts an engine over store; the returned func stops it.
+func runEngine(t *testing.T, h *harness, store *online.Store) func() {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	eng := stream.NewEngine(h.cluster, h.registry, store, h.producer, stream.Options{})
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	waitLag(t, func(ctx context.Context) (int64, error) { return eng.Lag(ctx, h.registry) })
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("engine: %v", err)
+		}
+	}
+}
+
+func waitLag(t *testing.T, lag func(context.Context) (int64, error)) {
+	t.Helper()
+	err := testkit.Eventually(t.Context(), 20*time.Second, func() error {
+		n, err := lag(t.Context())
+		if err == nil && n != 0 {
+			err = fmt.Errorf("lag %d", n)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// read evaluates a view's features for one user at t.
+func read(t *testing.T, store *online.Store, repo *featurestore.Repo, view, user string, at int64) []window.Value {
+	t.Helper()
+	cv, err := featurestore.Compile(repo, view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]window.Value, len(cv.Specs))
+	err = store.Read(view, cv.View.Version, []string{user}, at, func(_ int, evs []window.Event) {
+		window.Eval(at, window.EventTime, cv.Specs, evs, out)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestEngineAppliesOnceAcrossRestarts(t *testing.T) {
+	h := newHarness(t, repoYAML)
+	store, err := online.Open(t.TempDir(), online.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	h.produce(t,
+		click("a", "e1", 5, ts),
+		click("a", "e1", 5, ts), // the same id again: ignored
+		click("a", "", -3, ts+1), // filtered out by n >= 0
+		rec{"a", "", `{"user_id":"a","n":"seven","ts":1}`}, // invalid: dead letter
+		click("b", "", 2, ts+2), // no id: derived from partition and offset
+	)
+	stop := runEngine(t, h, store)
+	stop()
+	// A restarted engine resumes after what it committed.
+	h.produce(t, click("a", "e2", 7, ts+3), click("a", "e1", 5, ts))
+	stop = runEngine(t, h, store)
+	defer stop()
+
+	at := ts*1000 + 10_000
+	repo := h.registry.Repo()
+	for _, tc := range []struct {
+		user         string
+		total, count int64
+	}{{"a", 12, 2}, {"b", 2, 1}} {
+		got := read(t, store, repo, "user_clicks", tc.user, at)
+		if got[0].V != tc.total || got[1].V != tc.count {
+			t.Errorf("user %s: total %v count %v, want %d and %d", tc.user, got[0].V, got[1].V, tc.total, tc.count)
+		}
+	}
+	dead := consumeAll(t, h, kafka.DLQTopic("clicks"))
+	if len(dead) != 1 || string(dead[0].Value) != `{"user_id":"a","n":"seven","ts":1}` {
+		t.Fatalf("dead letters: %v", dead)
+	}
+}
+
+func TestEnginePicksUpNewViews(t *testing.T) {
+	h := newHarness(t, repoYAML)
+	store, err := online.Open(t.TempDir(), online.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	stop := runEngine(t, h, store)
+	defer stop()
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	h.apply(t, repoYAML+extraView)
+	h.produce(t, click("a", "x1", 1, ts), click("a", "x2", 1, ts+1))
+	err = testkit.Eventually(t.Context(), 20*time.Second, func() error {
+		got := read(t, store, h.registry.Repo(), "user_clicks_late", "a", ts*1000+5000)
+		if got[0].V != int64(2) {
+			return fmt.Errorf("new view counts %v, want 2", got[0].V)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOfflineSinkWritesEachEventOnce(t *testing.T) {
+	h := newHarness(t, repoYAML)
+	dir := t.TempDir()
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	h.produce(t, click("a", "e1", 5, ts), click("a", "e1", 5, ts), click("b", "", 2, ts+1),
+		rec{"a", "", `not json`})
+	for range 2 { // the second run finds nothing new
+		sink, err := offline.Open(dir, offline.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		job := stream.NewOfflineSink(h.cluster, h.registry, sink, h.producer, stream.SinkOptions{FlushInterval: 50 * time.Millisecond})
+		done := make(chan error, 1)
+		go func() { done <- job.Run(ctx) }()
+		waitLag(t, func(ctx context.Context) (int64, error) { return job.Lag(ctx, h.registry) })
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if err := sink.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := offline.ReadStream(dir, "clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int{}
+	for _, r := range rows {
+		ids[r["_event_id"].(string)]++
+	}
+	if len(rows) != 2 || ids["e1"] != 1 {
+		t.Fatalf("offline rows %d (ids %v), want 2 with e1 once", len(rows), ids)
+	}
+}
+
+func consumeAll(t *testing.T, h *harness, topic string) []*kgo.Record {
+	t.Helper()
+	ends, err := kafka.EndOffsets(t.Context(), h.producer, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	for _, o := range ends[topic] {
+		want += o
+	}
+	cl, err := h.cluster.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for int64(len(out)) < want && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	}
+	return out
+}

@@ -2,7 +2,6 @@ package featurestore
 
 import (
 	"fmt"
-	"reflect"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
@@ -47,27 +46,30 @@ func Compile(r *Repo, name string) (*CompiledView, error) {
 	env := map[string]any{}
 	types := map[string]schemas.Type{}
 	for _, f := range s.Fields {
-		env[f.Name] = zeroOf(f.Type)
+		env[f.Name] = envValue(f.Type)
 		types[f.Name] = f.Type
 	}
-	derived := map[string]int{}
-	for i, d := range v.Derive {
-		p, err := expr.Compile(d.Expr, expr.Env(env), expr.AllowUndefinedVariables())
-		if err != nil {
-			return nil, fmt.Errorf("feature view %q: derive %q: %w", name, d.Name, err)
-		}
-		t := typeOfKind(p.Node().Type())
-		env[d.Name] = zeroOf(t)
-		types[d.Name] = t
-		derived[d.Name] = i
-		cv.derive = append(cv.derive, p)
-	}
 	if v.Filter != "" {
-		p, err := expr.Compile(v.Filter, expr.Env(env), expr.AsBool(), expr.AllowUndefinedVariables())
+		p, err := expr.Compile(v.Filter, expr.Env(env), expr.AsBool())
 		if err != nil {
 			return nil, fmt.Errorf("feature view %q: filter: %w", name, err)
 		}
 		cv.filter = p
+	}
+	derived := map[string]int{}
+	for i, d := range v.Derive {
+		p, err := expr.Compile(d.Expr, expr.Env(env))
+		if err != nil {
+			return nil, fmt.Errorf("feature view %q: derive %q: %w", name, d.Name, err)
+		}
+		t := exprType(p.Node().Type())
+		if t == 0 {
+			return nil, fmt.Errorf("feature view %q: derive %q: cannot infer its type (convert it, for example float(x))", name, d.Name)
+		}
+		env[d.Name] = envValue(t)
+		types[d.Name] = t
+		derived[d.Name] = i
+		cv.derive = append(cv.derive, p)
 	}
 	cv.needEnv = cv.filter != nil || len(cv.derive) > 0
 	for _, k := range ent.Keys {
@@ -115,6 +117,12 @@ func (cv *CompiledView) Apply(ev *schemas.Event) (key string, values []any, pass
 		for i, f := range cv.Stream.Schema.Fields {
 			env[f.Name] = ev.Values[i]
 		}
+		if cv.filter != nil {
+			out, err := expr.Run(cv.filter, env)
+			if ok, _ := out.(bool); err != nil || !ok {
+				return "", nil, false
+			}
+		}
 		derivedVals = make([]any, len(cv.derive))
 		for i, p := range cv.derive {
 			out, err := expr.Run(p, env)
@@ -124,12 +132,6 @@ func (cv *CompiledView) Apply(ev *schemas.Event) (key string, values []any, pass
 			out = normalize(out)
 			derivedVals[i] = out
 			env[cv.View.Derive[i].Name] = out
-		}
-		if cv.filter != nil {
-			out, err := expr.Run(cv.filter, env)
-			if ok, _ := out.(bool); err != nil || !ok {
-				return "", nil, false
-			}
 		}
 	}
 	parts := make([]string, len(cv.keyIdx))
@@ -145,36 +147,6 @@ func (cv *CompiledView) Apply(ev *schemas.Event) (key string, values []any, pass
 		}
 	}
 	return schemas.JoinKey(parts), values, true
-}
-
-func zeroOf(t schemas.Type) any {
-	switch t {
-	case schemas.String:
-		return ""
-	case schemas.Int64, schemas.Timestamp:
-		return int64(0)
-	case schemas.Float64:
-		return float64(0)
-	case schemas.Bool:
-		return false
-	}
-	return nil
-}
-
-func typeOfKind(t reflect.Type) schemas.Type {
-	if t == nil {
-		return schemas.Float64
-	}
-	switch t.Kind() {
-	case reflect.Bool:
-		return schemas.Bool
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return schemas.Int64
-	case reflect.String:
-		return schemas.String
-	}
-	return schemas.Float64
 }
 
 // normalize converts an expression result to the Go types of Event.Values.

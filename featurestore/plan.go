@@ -126,7 +126,12 @@ func (r *Repo) Plan(next *Repo) (*Plan, error) {
 		p.add(KindStream, name, c, err, &errs)
 	}
 	for _, name := range unionKeys(cur.Views, out.Views) {
-		p.add(KindView, name, planView(cur.Views[name], out.Views[name]), nil, &errs)
+		old, v := cur.Views[name], out.Views[name]
+		var retyped []string
+		if old != nil && v != nil && old.Source == v.Source {
+			retyped = retypedInputs(out, v, cur.Streams[v.Source], out.Streams[v.Source])
+		}
+		p.add(KindView, name, planView(old, v, retyped), nil, &errs)
 	}
 	for _, name := range unionKeys(cur.Services, out.Services) {
 		p.add(KindService, name, planService(cur.Services[name], out.Services[name]), nil, &errs)
@@ -186,11 +191,15 @@ func keyList(e *Entity) string {
 // read a dropped field. It sets next's schema version.
 func planStream(old, next *Stream, repo *Repo) (Change, error) {
 	switch {
+	case old == nil && next.Schema == nil:
+		return Change{}, fmt.Errorf("stream %q: missing schema (add schema: a list of {name, type} fields)", next.Name)
 	case old == nil:
 		next.Schema.Version = 1
 		return Change{Action: Add, Version: 1}, nil
 	case next == nil:
 		return Change{Action: Remove, Version: old.Schema.Version}, nil
+	case old.Schema == nil || next.Schema == nil:
+		return Change{}, fmt.Errorf("stream %q: missing schema (add schema: a list of {name, type} fields)", old.Name)
 	}
 	var errs []error
 	refuse := func(what, from, to string) {
@@ -337,8 +346,26 @@ func valueOrNone(v any) string {
 	return fmt.Sprint(v)
 }
 
-// planView compares a view and sets next's version.
-func planView(old, next *View) Change {
+// retypedInputs describes the fields v reads whose type changed from old to
+// next (int64 widened to float64): the view's values change type, so it
+// needs a new version.
+func retypedInputs(r *Repo, v *View, old, next *Stream) []string {
+	if old == nil || next == nil || old.Schema == nil || next.Schema == nil {
+		return nil
+	}
+	var out []string
+	for _, f := range next.Schema.Fields {
+		i := old.Schema.Index(f.Name)
+		if i >= 0 && old.Schema.Fields[i].Type != f.Type && viewReads(r, v, f.Name) {
+			out = append(out, fmt.Sprintf("input %s: type %s -> %s", f.Name, old.Schema.Fields[i].Type, f.Type))
+		}
+	}
+	return out
+}
+
+// planView compares a view and sets next's version; retyped lists inputs
+// whose type changed.
+func planView(old, next *View, retyped []string) Change {
 	switch {
 	case old == nil:
 		next.Version = 1
@@ -346,7 +373,7 @@ func planView(old, next *View) Change {
 	case next == nil:
 		return Change{Action: Remove, Version: old.Version}
 	}
-	details := viewDetails(old, next)
+	details := append(viewDetails(old, next), retyped...)
 	if len(details) == 0 {
 		next.Version = old.Version
 		return Change{Action: Unchanged, Version: old.Version}

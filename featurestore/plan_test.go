@@ -1,6 +1,7 @@
 package featurestore
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -172,6 +173,22 @@ func TestPlanChanges(t *testing.T) {
 			wantChanged: true, wantStream: 2, wantUserTxn: 1,
 		},
 		{
+			name: "new field read by a new feature",
+			change: func(r *Repo) {
+				sc := r.Streams["transactions"].Schema
+				sc.Fields = append(sc.Fields, schemas.Field{Name: "qty", Type: schemas.Int64, Nullable: true})
+				r.Views["merchant_txn"].Features = append(r.Views["merchant_txn"].Features, Feature{Name: "qty_sum_1h", Field: "qty", Agg: "sum", Window: hour})
+			},
+			want: `= entity merchant
+= entity user
+~ stream transactions v1 -> v2: field qty added (int64, nullable)
+~ feature_view merchant_txn v1 -> v2: feature qty_sum_1h added: agg sum, field qty, window 1h
+= feature_view user_txn (v1)
+= feature_service fraud_model_v1
+`,
+			wantChanged: true, wantStream: 2, wantUserTxn: 1,
+		},
+		{
 			name: "remove everything",
 			change: func(r *Repo) {
 				*r = *NewRepo()
@@ -224,6 +241,43 @@ func TestPlanChangeFields(t *testing.T) {
 	want := Change{Kind: KindView, Name: "user_txn", Action: Update, Version: 2, Details: []string{"feature amount_sum_24h: window 24h -> 48h"}}
 	if diff := cmp.Diff(want, p.Changes[4]); diff != "" {
 		t.Errorf("change mismatch (-want +got):\n%s", diff)
+	}
+	var actions []string
+	for _, c := range p.Changes {
+		actions = append(actions, c.Action.String())
+	}
+	wantActions := []string{"unchanged", "unchanged", "unchanged", "unchanged", "update", "unchanged"}
+	if diff := cmp.Diff(wantActions, actions); diff != "" {
+		t.Errorf("actions mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestPlanWidenedInput(t *testing.T) {
+	withQty := func(typ schemas.Type) *Repo {
+		r := fraudRepo()
+		sc := r.Streams["transactions"].Schema
+		sc.Fields = append(sc.Fields, schemas.Field{Name: "qty", Type: typ, Nullable: true})
+		v := r.Views["merchant_txn"]
+		v.Features = append(v.Features, Feature{Name: "qty_sum_1h", Field: "qty", Agg: "sum", Window: hour})
+		return r
+	}
+	first, err := NewRepo().Plan(withQty(schemas.Int64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := first.Next.Plan(withQty(schemas.Float64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `= entity merchant
+= entity user
+~ stream transactions v1 -> v2: field qty: type int64 -> float64
+~ feature_view merchant_txn v1 -> v2: input qty: type int64 -> float64
+= feature_view user_txn (v1)
+= feature_service fraud_model_v1
+`
+	if diff := cmp.Diff(want, p.String()); diff != "" {
+		t.Errorf("String() mismatch (-want +got):\n%s", diff)
 	}
 }
 
@@ -304,4 +358,77 @@ func TestPlanRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+func ExampleRepo_Plan() {
+	repo := func(window string) map[string][]byte {
+		return map[string][]byte{"features/fraud.yaml": []byte(`kind: entity
+name: user
+key: user_id
+---
+kind: stream
+name: transactions
+entity: user
+timestamp: ts
+schema:
+  - {name: user_id, type: string}
+  - {name: amount, type: float64}
+  - {name: ts, type: timestamp}
+---
+kind: feature_view
+name: user_txn
+entity: user
+source: transactions
+features:
+  - {name: amount_sum_24h, field: amount, agg: sum, window: ` + window + `}
+`)}
+	}
+	first, err := Parse(repo("24h"))
+	if err != nil {
+		panic(err)
+	}
+	applied, err := NewRepo().Plan(first)
+	if err != nil {
+		panic(err)
+	}
+	next, err := Parse(repo("48h"))
+	if err != nil {
+		panic(err)
+	}
+	p, err := applied.Next.Plan(next)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Print(p)
+	// Output:
+	// = entity user
+	// = stream transactions (v1)
+	// ~ feature_view user_txn v1 -> v2: feature amount_sum_24h: window 24h -> 48h
+}
+
+func ExampleParse() {
+	_, err := Parse(map[string][]byte{"features/fraud.yaml": []byte(`kind: entity
+name: user
+key: user_id
+---
+kind: stream
+name: transactions
+entity: user
+timestamp: ts
+schema:
+  - {name: user_id, type: string}
+  - {name: amount, type: float64}
+  - {name: ts, type: timestamp}
+---
+kind: feature_view
+name: user_txn
+entity: user
+source: transactions
+features:
+  - {name: txn_count_1h, agg: count, window: 1h}
+  - {name: amount_avg_1h, field: amount, agg: avg, window: 1h}
+`)})
+	fmt.Println(err)
+	// Output:
+	// features/fraud.yaml:20: document 3 (feature_view "user_txn"): features[1].agg: unknown aggregation "avg" (use one of count, count_true, sum, mean, min, max, stddev, last, first, last_n, approx_distinct)
 }

@@ -184,7 +184,9 @@ func (c *checker) stream(key string, s *Stream) {
 	if _, err := sc.TimeUnit.Micros(); err != nil {
 		errf("timestamp_unit", "%v", err)
 	}
-	if sc.UnknownFields != schemas.RejectUnknown && sc.UnknownFields != schemas.IgnoreUnknown {
+	switch sc.UnknownFields {
+	case "", schemas.RejectUnknown, schemas.IgnoreUnknown: // "" is reject
+	default:
 		errf("unknown_fields", "unknown policy %q (use reject or ignore)", sc.UnknownFields)
 	}
 	if ent != nil {
@@ -555,14 +557,6 @@ func exprType(t reflect.Type) schemas.Type {
 		return schemas.String
 	}
 	return 0
-}
-
-// formatDurationOrNone is FormatDuration with 0 shown as "none".
-func formatDurationOrNone(d time.Duration) string {
-	if d == 0 {
-		return "none"
-	}
-	return FormatDuration(d)
 }
 
 func aggNames() string {

@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -233,4 +234,47 @@ func FuzzSplitBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// eventBody returns n events of about 200 bytes each, framed as NDJSON,
+// a JSON array, or values separated by newlines without an NDJSON type.
+func eventBody(n int, framing string) []byte {
+	var b bytes.Buffer
+	if framing == "array" {
+		b.WriteByte('[')
+	}
+	for i := range n {
+		if framing == "array" && i > 0 {
+			b.WriteString(",\n")
+		}
+		fmt.Fprintf(&b, `{"txn_id":"txn-%08d","user_id":"user-%05d","merchant_id":"m-%04d","amount":%d.%02d,`+
+			`"country":"DE","is_fraud":%t,"ts":"2024-05-01T10:%02d:%02d.%03dZ","tags":["web","card"],"channel":"api","note":null}`,
+			i, i*7919%10000, i%997, i%1000, i%100, i%13 == 0, i/60%60, i%60, i%1000)
+		if framing != "array" {
+			b.WriteByte('\n')
+		}
+	}
+	if framing == "array" {
+		b.WriteByte(']')
+	}
+	return b.Bytes()
+}
+
+// BenchmarkSplitBody splits a 1,000-event body in each framing.
+func BenchmarkSplitBody(b *testing.B) {
+	for _, framing := range []string{"ndjson", "array", "sequence"} {
+		b.Run(framing, func(b *testing.B) {
+			body := eventBody(1000, framing)
+			b.SetBytes(int64(len(body)))
+			events := 0
+			for b.Loop() {
+				got, err := splitBody(body, framing == "ndjson")
+				if err != nil || len(got) != 1000 {
+					b.Fatalf("split: %d events, error %v", len(got), err)
+				}
+				events += len(got)
+			}
+			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
 }

@@ -44,20 +44,22 @@ func (h *Handler) newBatch(stream *featurestore.Stream, dec *schemas.Decoder, ev
 	slab := make([]kgo.Record, len(events))
 	headers := make([]kgo.RecordHeader, 2*len(events))
 	version := []byte(strconv.Itoa(stream.Schema.Version))
-	ids := idSource{now: h.opts.Now()}
+	ids := idSource{now: h.opts.Now(), buf: make([]byte, 0, ksuidLen*len(events))}
 	for i, raw := range events {
 		ev, err := dec.Decode(raw)
 		if err != nil {
 			b.reject(i, err.Error())
 			continue
 		}
-		id := ev.ID
-		if id == "" {
+		var id []byte
+		if ev.ID != "" {
+			id = []byte(ev.ID)
+		} else {
 			id = ids.next()
 		}
 		n := len(b.records)
 		hdr := headers[2*n : 2*n+2 : 2*n+2]
-		hdr[0] = kgo.RecordHeader{Key: HeaderEventID, Value: []byte(id)}
+		hdr[0] = kgo.RecordHeader{Key: HeaderEventID, Value: id}
 		hdr[1] = kgo.RecordHeader{Key: HeaderSchemaVersion, Value: version}
 		rec := &slab[n]
 		rec.Topic = stream.Topic
@@ -85,6 +87,9 @@ func compact(raw []byte) []byte {
 	return buf.Bytes()
 }
 
+// ksuidLen is the length of a KSUID's string form.
+const ksuidLen = 27
+
 // idSource assigns KSUIDs to the events of one request: one random seed per
 // 65,536 events, then a sequence, so ids are unique and ordered by body
 // position without a random read per event.
@@ -92,22 +97,24 @@ type idSource struct {
 	now     time.Time
 	seq     ksuid.Sequence
 	started bool
+	buf     []byte // the ids' text, sub-sliced by next
 }
 
-func (s *idSource) next() string {
-	if s.started {
-		if id, err := s.seq.Next(); err == nil {
-			return id.String()
+// next returns the string form of the next id.
+func (s *idSource) next() []byte {
+	id, err := s.seq.Next()
+	if !s.started || err != nil {
+		seed, err := ksuid.NewRandomWithTime(s.now)
+		if err != nil { // crypto/rand does not fail on supported platforms
+			panic(fmt.Sprintf("ingest: generate event id: %v", err))
 		}
+		s.seq = ksuid.Sequence{Seed: seed}
+		s.started = true
+		id, _ = s.seq.Next() // a fresh sequence has room
 	}
-	seed, err := ksuid.NewRandomWithTime(s.now)
-	if err != nil { // crypto/rand does not fail on supported platforms
-		panic(fmt.Sprintf("ingest: generate event id: %v", err))
-	}
-	s.seq = ksuid.Sequence{Seed: seed}
-	s.started = true
-	id, _ := s.seq.Next() // a fresh sequence has room
-	return id.String()
+	start := len(s.buf)
+	s.buf = id.Append(s.buf)
+	return s.buf[start:len(s.buf):len(s.buf)]
 }
 
 // produceResult is the outcome of producing a batch.

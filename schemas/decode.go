@@ -222,9 +222,12 @@ func timestampDefault(v any, bad error) (any, error) {
 	var micros int64
 	switch x := v.(type) {
 	case string:
-		m, reason := parseRFC3339([]byte(x))
-		if reason != "" {
-			return nil, fmt.Errorf("default %q is not an RFC 3339 timestamp: %s", x, reason)
+		m, problem, ok := parseTimestamp(x)
+		if !ok {
+			if problem != "" {
+				problem = " (" + problem + ")"
+			}
+			return nil, fmt.Errorf("default %q is not an RFC 3339 timestamp like %s%s", x, timestampExample, problem)
 		}
 		micros = m
 	case time.Time:
@@ -514,10 +517,10 @@ func (d *Decoder) timestampValue(st *decodeState, f *fieldPlan, v *fastjson.Valu
 		return n, nil
 	}
 	b, _ := v.StringBytes()
-	micros, reason := parseRFC3339(b)
+	micros, problem, ok := parseTimestamp(string(b))
 	switch {
-	case reason != "":
-		return nil, d.mismatch(f, v, reason)
+	case !ok:
+		return nil, d.mismatch(f, v, problem)
 	case micros < MinTimestamp || micros >= MaxTimestamp:
 		return nil, d.errorf(f.name, "timestamp %s is outside 1900..2200 (check timestamp_unit)", b)
 	}
@@ -528,7 +531,7 @@ func (d *Decoder) timestampValue(st *decodeState, f *fieldPlan, v *fastjson.Valu
 func (d *Decoder) mismatch(f *fieldPlan, v *fastjson.Value, problem string) error {
 	want := f.typ.String()
 	if f.typ == Timestamp {
-		want = "an RFC 3339 timestamp like 2024-05-01T12:30:00Z or an integer in " + string(d.unit)
+		want = "an RFC 3339 timestamp like " + timestampExample + " or an integer in " + string(d.unit)
 	}
 	if problem != "" {
 		return d.errorf(f.name, "expected %s, got %s (%s)", want, kindOf(v), problem)
@@ -610,251 +613,4 @@ func jsonProblem(err error, data []byte) string {
 		return fmt.Sprintf("invalid JSON at byte %d: %s (%s)", len(data)-len(tail), reason, near)
 	}
 	return fmt.Sprintf("invalid JSON: %s (%s)", reason, near)
-}
-
-// unpairedSurrogate returns the offset of the first \u escape of a UTF-16
-// surrogate that is not half of a pair, or -1. fastjson would keep such an
-// escape as literal text. data must be valid JSON, where every backslash
-// starts an escape inside a string.
-func unpairedSurrogate(data []byte) int {
-	for i := 0; ; {
-		j := bytes.IndexByte(data[i:], '\\')
-		if j < 0 {
-			return -1
-		}
-		i += j
-		if data[i+1] != 'u' {
-			i += 2
-			continue
-		}
-		r, _ := strconv.ParseUint(string(data[i+2:i+6]), 16, 16)
-		switch {
-		case r < 0xD800 || r > 0xDFFF:
-			i += 6
-		case r <= 0xDBFF && len(data) >= i+12 && data[i+6] == '\\' && data[i+7] == 'u':
-			low, _ := strconv.ParseUint(string(data[i+8:i+12]), 16, 16)
-			if low < 0xDC00 || low > 0xDFFF {
-				return i
-			}
-			i += 12
-		default:
-			return i
-		}
-	}
-}
-
-func invalidUTF8At(b []byte) int {
-	for i := 0; i < len(b); {
-		r, size := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && size == 1 {
-			return i
-		}
-		i += size
-	}
-	return len(b)
-}
-
-// parseJSONInt reads the text of a valid JSON number as an exact int64. It
-// accepts exponent forms whose value is an integer (1e3, 1.5e3, 1500e-2) but
-// no plain decimal point (3.0). On failure it returns a short reason.
-func parseJSONInt(num []byte) (int64, string) {
-	neg := num[0] == '-'
-	if neg {
-		num = num[1:]
-	}
-	intEnd := digitsEnd(num)
-	mant, rest := num[:intEnd], num[intEnd:]
-	var fracDigits int
-	if len(rest) > 0 && rest[0] == '.' {
-		fracDigits = digitsEnd(rest[1:])
-		if len(rest) == 1+fracDigits { // no exponent
-			return 0, "an int64 is written without a decimal point"
-		}
-		// The digits are contiguous but for the '.': join them.
-		mant = append(append([]byte(nil), mant...), rest[1:1+fracDigits]...)
-		rest = rest[1+fracDigits:]
-	}
-	exp := -int64(fracDigits)
-	if len(rest) > 0 { // e or E, then an optional sign and digits
-		rest = rest[1:]
-		expNeg := rest[0] == '-'
-		if rest[0] == '-' || rest[0] == '+' {
-			rest = rest[1:]
-		}
-		var e int64
-		for _, c := range rest {
-			if e < 1e15 { // saturate: no input has this many digits
-				e = e*10 + int64(c-'0')
-			}
-		}
-		if expNeg {
-			e = -e
-		}
-		exp += e
-	}
-	return exactInt(neg, bytes.TrimLeft(mant, "0"), exp)
-}
-
-// exactInt returns ±digits×10^exp as an int64, where digits has no leading
-// zeros, or a reason it is not one.
-func exactInt(neg bool, digits []byte, exp int64) (int64, string) {
-	if len(digits) == 0 {
-		return 0, ""
-	}
-	if exp < 0 {
-		zeros := len(digits) - len(bytes.TrimRight(digits, "0"))
-		if int64(zeros) < -exp {
-			return 0, "not an integer"
-		}
-		digits, exp = digits[:len(digits)+int(exp)], 0
-	}
-	if int64(len(digits))+exp > 19 {
-		return 0, "out of int64 range"
-	}
-	var u uint64 // at most 19 digits: no overflow
-	for _, c := range digits {
-		u = u*10 + uint64(c-'0')
-	}
-	for range exp {
-		u *= 10
-	}
-	switch {
-	case neg && u <= 1<<63:
-		return -int64(u), "" // -(1<<63) wraps to math.MinInt64, as wanted
-	case !neg && u <= math.MaxInt64:
-		return int64(u), ""
-	}
-	return 0, "out of int64 range"
-}
-
-func digitsEnd(b []byte) int {
-	n := 0
-	for n < len(b) && b[n] >= '0' && b[n] <= '9' {
-		n++
-	}
-	return n
-}
-
-// parseRFC3339 reads an RFC 3339 timestamp, such as 2024-05-01T12:30:00.25+02:00,
-// as microseconds since the Unix epoch. It accepts 't' or a space for 'T',
-// 'z' for 'Z', and up to nine fractional digits, truncated to microseconds.
-// On failure it returns a short reason.
-func parseRFC3339(b []byte) (int64, string) {
-	const layout = "not RFC 3339, like 2024-05-01T12:30:00Z"
-	if len(b) < len("2006-01-02T15:04:05") || b[4] != '-' || b[7] != '-' || b[13] != ':' || b[16] != ':' ||
-		(b[10] != 'T' && b[10] != 't' && b[10] != ' ') {
-		return 0, layout
-	}
-	year, ok1 := digits(b[0:4])
-	month, ok2 := digits(b[5:7])
-	day, ok3 := digits(b[8:10])
-	hour, ok4 := digits(b[11:13])
-	minute, ok5 := digits(b[14:16])
-	sec, ok6 := digits(b[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
-		return 0, layout
-	}
-	switch {
-	case month < 1 || month > 12:
-		return 0, "month out of range"
-	case day < 1 || day > daysIn(year, month):
-		return 0, "day out of range"
-	case hour > 23:
-		return 0, "hour out of range"
-	case minute > 59:
-		return 0, "minute out of range"
-	case sec > 59:
-		return 0, "second out of range"
-	}
-	rest := b[19:]
-	var frac int64 // microseconds
-	if len(rest) > 0 && rest[0] == '.' {
-		n := 1
-		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
-			if n <= 6 {
-				frac = frac*10 + int64(rest[n]-'0')
-			}
-			n++
-		}
-		switch {
-		case n == 1:
-			return 0, layout
-		case n > 10:
-			return 0, "more than 9 fractional digits"
-		}
-		for i := n; i <= 6; i++ {
-			frac *= 10
-		}
-		rest = rest[n:]
-	}
-	offset, reason := parseOffset(rest)
-	if reason != "" {
-		return 0, reason
-	}
-	secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec) - offset
-	return secs*1_000_000 + frac, ""
-}
-
-// parseOffset reads the zone of an RFC 3339 timestamp, Z or ±hh:mm, as
-// seconds east of UTC.
-func parseOffset(b []byte) (int64, string) {
-	if len(b) == 1 && (b[0] == 'Z' || b[0] == 'z') {
-		return 0, ""
-	}
-	if len(b) != len("+07:00") || (b[0] != '+' && b[0] != '-') || b[3] != ':' {
-		return 0, "not RFC 3339, like 2024-05-01T12:30:00Z (the zone is Z or +hh:mm)"
-	}
-	h, ok1 := digits(b[1:3])
-	m, ok2 := digits(b[4:6])
-	if !ok1 || !ok2 || h > 23 || m > 59 {
-		return 0, "zone offset out of range"
-	}
-	off := int64(h*3600 + m*60)
-	if b[0] == '-' {
-		off = -off
-	}
-	return off, ""
-}
-
-// digits reads a fixed-width unsigned decimal number.
-func digits(b []byte) (int, bool) {
-	n := 0
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
-}
-
-func daysIn(year, month int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysFromCivil returns the number of days from 1970-01-01 to the given date
-// of the proleptic Gregorian calendar.
-func daysFromCivil(year, month, day int) int64 {
-	y := int64(year)
-	if month <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 {
-		era = (y - 399) / 400
-	}
-	yoe := y - era*400                     // [0, 399]
-	mp := int64((month + 9) % 12)          // March is 0
-	doy := (153*mp+2)/5 + int64(day) - 1   // [0, 365]
-	doe := yoe*365 + yoe/4 - yoe/100 + doy // [0, 146096]
-	return era*146097 + doe - 719468
 }

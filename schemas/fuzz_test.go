@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/big"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -49,12 +50,14 @@ func FuzzDecode(f *testing.F) {
 		`{` + decodeAllMin + `}`,
 		`{"_event_id":"e1",` + decodeAllMin + `,"t":1714566600000,"opt":-5,"ds":"x","dn":3e2,"df":-0.5,"db":false,"dt":null}`,
 		`{"s":"k|\\","n":9223372036854775807,"f":1e308,"b":true,"ts":"1900-01-01T00:00:00+00:00"}`,
-		`{"s":"\u00e9\ud83d\ude00","n":-1.5e1,"f":5e-324,"b":true,"ts":"2199-12-31t23:59:59.999999999z"}`,
-		`{"s":"k","n":1,"at":1714566600,"ts":"2024-05-01 12:30:00-07:00","extra":[1,{"a":null}],"_x":true}`,
+		`{"s":"\u00e9\ud83d\ude00","n":-1.5e1,"f":5e-324,"b":true,"ts":"2199-12-31T23:59:59.999999999Z"}`,
+		`{"s":"k","n":1,"at":1714566600,"ts":"1969-12-31T16:59:59.0000001-07:00","extra":[1,{"a":null}],"_x":true}`,
 		`{"s":"k","n":0,"at":-2208988800,"f":0}`,
 		`{"s":"","n":1,"f":2,"b":false,"ts":"2024-05-01T12:00:00Z"}`,
 		`{"s":"k","n":1,"f":2,"b":false,"ts":"9999-01-01T00:00:00Z"}`,
 		`{"s":"k","n":1,"f":2,"b":false,"ts":1714566600000000}`,
+		`{"s":"k","n":1,"f":2,"b":false,"ts":"2024-05-01T1:30:00,5+24:00"}`,
+		`{"s":"k","n":1,"f":2,"b":false,"ts":"2024-05-01 12:30:00z"}`,
 		`{"s":"k","n":1,"n":2}`,
 		`{"s":"a\ud800"}`,
 		`{"s":"k","n":01}`,
@@ -153,6 +156,10 @@ func hasGoType(v any, t Type) bool {
 	return false
 }
 
+// rfc3339 matches RFC 3339 timestamps with one to nine fractional digits,
+// spelled out apart from the decoder to check the ones it accepts.
+var rfc3339 = regexp.MustCompile(`^\d{4}-\d\d-\d\dT([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$`)
+
 // checkAgainstStdlib decodes data again with encoding/json, time and
 // math/big and compares every present, non-null field.
 func checkAgainstStdlib(t *testing.T, d *Decoder, data []byte, ev *Event) {
@@ -201,16 +208,45 @@ func stdlibValue(t *testing.T, typ Type, raw any, unit int64) any {
 		if typ != Timestamp {
 			return x
 		}
-		norm := []byte(x)
-		norm[10] = 'T'
-		if last := len(norm) - 1; norm[last] == 'z' {
-			norm[last] = 'Z'
+		if !rfc3339.MatchString(x) {
+			t.Fatalf("accepted timestamp %q is not RFC 3339", x)
 		}
-		tm, err := time.Parse(time.RFC3339Nano, string(norm))
+		tm, err := time.Parse(time.RFC3339Nano, x)
 		if err != nil {
 			t.Fatalf("time.Parse rejects accepted timestamp %q: %v", x, err)
 		}
-		return tm.Unix()*1_000_000 + int64(tm.Nanosecond()/1000)
+		ns := tm.UnixNano() // in range: the decoder accepts 1900..2200 only
+		if ns%1000 < 0 {
+			ns -= 1000 // round toward the past
+		}
+		return ns / 1000
 	}
 	return raw
+}
+
+// FuzzParseTimestamp checks that parseTimestamp accepts exactly the strings
+// that are RFC 3339 with at most nine fractional digits and that time.Parse
+// reads, and that it never panics on the others.
+func FuzzParseTimestamp(f *testing.F) {
+	for _, s := range []string{
+		"2024-05-01T12:30:00Z", "2024-05-01T12:30:00.123456789+23:59", "1969-12-31T23:59:59.9999999-00:00",
+		"2024-05-01T1:30:00Z", "2024-05-01T12:30:00,5Z", "2024-05-01T12:30:00+24:00", "2024-05-01T12:30:00-02:60",
+		"2024-05-01T12:30:00.1234567891Z", "2024-05-01t12:30:00z", "2024-05-01 12:30:00Z", "2024-02-30T00:00:00Z",
+		"2024-05-01T12:30:00+0200", "2024-05-01T12:30:00ZZ", "", "Z", "2024-05-01T12:30:00\xff\xfe",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		micros, problem, ok := parseTimestamp(s)
+		tm, err := time.Parse(time.RFC3339Nano, s)
+		if want := err == nil && rfc3339.MatchString(s); ok != want {
+			t.Fatalf("parseTimestamp(%q) ok = %t (%s), want %t", s, ok, problem, want)
+		}
+		if ok && (micros != tm.Unix()*1_000_000+int64(tm.Nanosecond()/1000) || problem != "") {
+			t.Fatalf("parseTimestamp(%q) = %d, %q; time.Parse gives %s", s, micros, problem, tm.Format(time.RFC3339Nano))
+		}
+		if n := len(problem); n > 240 { // an excerpt of 40 bytes, each quoted as \xNN at worst
+			t.Fatalf("problem of %d bytes: %s", n, problem)
+		}
+	})
 }

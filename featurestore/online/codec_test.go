@@ -26,7 +26,7 @@ var codecCases = []struct {
 	{"null", window.Event{Arrival: 5, Values: []any{nil}}},
 	{"empty string", window.Event{Values: []any{""}}},
 	{"strings", window.Event{Values: []any{"u1", "héllo wörld", "a\x00b", "|\\", string(bytes.Repeat([]byte("x"), 300))}}},
-	{"ints", window.Event{Values: []any{int64(0), int64(-1), int64(1), int64(-300), math.MaxInt64, int64(math.MinInt64)}}},
+	{"ints", window.Event{Values: []any{int64(0), int64(-1), int64(1), int64(-300), int64(math.MaxInt64), int64(math.MinInt64)}}},
 	{"floats", window.Event{Values: []any{0.0, math.Copysign(0, -1), -1.5, 12.25, math.SmallestNonzeroFloat64, math.MaxFloat64}}},
 	{"non-finite floats", window.Event{Values: []any{math.NaN(), math.Inf(1), math.Inf(-1)}}},
 	{"bools", window.Event{Values: []any{true, false}}},

@@ -175,10 +175,10 @@ func TestEngineAppliesOnceAcrossRestarts(t *testing.T) {
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 	h.produce(t,
 		click("a", "e1", 5, ts),
-		click("a", "e1", 5, ts), // the same id again: ignored
-		click("a", "", -3, ts+1), // filtered out by n >= 0
+		click("a", "e1", 5, ts),                            // the same id again: ignored
+		click("a", "", -3, ts+1),                           // filtered out by n >= 0
 		rec{"a", "", `{"user_id":"a","n":"seven","ts":1}`}, // invalid: dead letter
-		click("b", "", 2, ts+2), // no id: derived from partition and offset
+		click("b", "", 2, ts+2),                            // no id: derived from partition and offset
 	)
 	stop := runEngine(t, h, store)
 	stop()

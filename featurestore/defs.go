@@ -1,6 +1,8 @@
 package featurestore
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/sluicehq/sluice/featurestore/window"
@@ -32,13 +34,13 @@ type Feature struct {
 	Agg   Agg    `json:"agg"`
 	// Window is the window length; 0 means lifetime (or, for last/first,
 	// bounded by TTL only).
-	Window time.Duration `json:"window,omitempty"`
+	Window time.Duration `json:"-"`
 	// Hop is the step the window tail moves in; 0 means the default for the
 	// window (see window.DefaultHop).
-	Hop time.Duration `json:"hop,omitempty"`
+	Hop time.Duration `json:"-"`
 	// TTL bounds last and first: 0 means no bound.
-	TTL time.Duration `json:"ttl,omitempty"`
-	N   int           `json:"n,omitempty"` // for last_n
+	TTL time.Duration `json:"-"`
+	N   int           `json:"-"` // for last_n
 }
 
 // Derived is a field computed from an expression over event fields.
@@ -112,4 +114,50 @@ func (r *Repo) ViewsOf(stream string) []*View {
 	}
 	sortViews(out)
 	return out
+}
+
+// featureJSON is Feature's JSON form: durations as text ("24h", "7d").
+type featureJSON struct {
+	Name   string `json:"name"`
+	Field  string `json:"field,omitempty"`
+	Agg    Agg    `json:"agg"`
+	Window string `json:"window,omitempty"`
+	Hop    string `json:"hop,omitempty"`
+	TTL    string `json:"ttl,omitempty"`
+	N      int    `json:"n,omitempty"`
+}
+
+// MarshalJSON writes durations as text.
+func (f Feature) MarshalJSON() ([]byte, error) {
+	text := func(d time.Duration) string {
+		if d == 0 {
+			return ""
+		}
+		return FormatDuration(d)
+	}
+	return json.Marshal(featureJSON{f.Name, f.Field, f.Agg, text(f.Window), text(f.Hop), text(f.TTL), f.N})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (f *Feature) UnmarshalJSON(b []byte) error {
+	var j featureJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	f.Name, f.Field, f.Agg, f.N = j.Name, j.Field, j.Agg, j.N
+	for _, d := range []struct {
+		text string
+		to   *time.Duration
+	}{{j.Window, &f.Window}, {j.Hop, &f.Hop}, {j.TTL, &f.TTL}} {
+		*d.to = 0
+		if d.text == "" {
+			continue
+		}
+		v, err := ParseDuration(d.text)
+		if err != nil {
+			return fmt.Errorf("feature %q: %w", j.Name, err)
+		}
+		*d.to = v
+	}
+	return nil
 }

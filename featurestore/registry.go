@@ -2,9 +2,14 @@ package featurestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 )
+
+// ErrRegistryUnavailable says definitions could not be stored: the registry
+// log (Kafka) or the preparation of topics failed. Retry later.
+var ErrRegistryUnavailable = errors.New("registry unavailable")
 
 // Log stores the registry's records durably (the compacted sluice.registry
 // topic in production).
@@ -69,7 +74,7 @@ func (r *Registry) Apply(ctx context.Context, next *Repo, dryRun bool) (*Plan, e
 	}
 	if r.prepare != nil {
 		if err := r.prepare(ctx, plan.Next); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", ErrRegistryUnavailable, err)
 		}
 	}
 	recs, err := plan.Next.Records()
@@ -90,7 +95,7 @@ func (r *Registry) Apply(ctx context.Context, next *Repo, dryRun bool) (*Plan, e
 		}
 	}
 	if err := r.log.Append(ctx, recs); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrRegistryUnavailable, err)
 	}
 	r.repo = plan.Next
 	close(r.changed)

@@ -64,5 +64,7 @@ func (c *Client) post(ctx context.Context, path string, in, out any) error {
 		}
 		return fmt.Errorf("%s: %s: %s", path, resp.Status, bytes.TrimSpace(b))
 	}
-	return json.Unmarshal(b, out)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // keeps int64 values exact
+	return dec.Decode(out)
 }

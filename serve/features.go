@@ -78,7 +78,7 @@ func (s *Server) getOnlineFeatures(w http.ResponseWriter, r *http.Request) {
 	var req Request
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
+		writeBodyError(w, err)
 		return
 	}
 	resp, err := s.lookup(&req)
@@ -125,7 +125,7 @@ func (s *Server) lookup(req *Request) (*Response, error) {
 	}
 	resp := &Response{}
 	for _, k := range entityColumns(refs, req.Entities) {
-		col := Column{}
+		col := newColumn(rows)
 		for _, v := range req.Entities[k] {
 			col.Values = append(col.Values, v.json())
 			col.Statuses = append(col.Statuses, window.Present.String())
@@ -207,7 +207,11 @@ func (s *Server) readView(group []ref, req *Request, rows int, t int64) ([]Colum
 			if !ok {
 				return nil, badf("entities: missing %q (feature view %q is keyed by %s)", k, cv.View.Name, strings.Join(cv.Entity.Keys, ", "))
 			}
-			parts[i] = vals[row].text
+			text, err := canonicalKey(vals[row], cv.Entity, i)
+			if err != nil {
+				return nil, err
+			}
+			parts[i] = text
 		}
 		keys[row] = schemas.JoinKey(parts)
 	}
@@ -216,6 +220,9 @@ func (s *Server) readView(group []ref, req *Request, rows int, t int64) ([]Colum
 		specs[i] = cv.Specs[rf.feature]
 	}
 	cols := make([]Column, len(group))
+	for i := range cols {
+		cols[i] = newColumn(rows)
+	}
 	out := make([]window.Value, len(specs))
 	err := s.store.Read(cv.View.Name, cv.View.Version, keys, t, func(_ int, events []window.Event) {
 		window.Eval(t, window.EventTime, specs, events, out)
@@ -223,7 +230,7 @@ func (s *Server) readView(group []ref, req *Request, rows int, t int64) ([]Colum
 			cols[i].Values = append(cols[i].Values, jsonValue(v.V))
 			cols[i].Statuses = append(cols[i].Statuses, v.Status.String())
 			ts := epoch
-			if v.Time != 0 {
+			if v.HasTime {
 				ts = time.UnixMicro(v.Time).UTC().Format(time.RFC3339Nano)
 			}
 			cols[i].EventTimestamps = append(cols[i].EventTimestamps, ts)
@@ -233,6 +240,25 @@ func (s *Server) readView(group []ref, req *Request, rows int, t int64) ([]Colum
 		return nil, fmt.Errorf("read feature view %q: %w", cv.View.Name, err)
 	}
 	return cols, nil
+}
+
+// newColumn returns an empty column with room for rows values; its lists
+// are never null in JSON.
+func newColumn(rows int) Column {
+	return Column{Values: make([]any, 0, rows), Statuses: make([]string, 0, rows), EventTimestamps: make([]string, 0, rows)}
+}
+
+// canonicalKey renders key part i of an entity as the stream engine does:
+// an int64 key in canonical decimal form.
+func canonicalKey(v EntityValue, ent *featurestore.Entity, i int) (string, error) {
+	if i >= len(ent.Types) || ent.Types[i] != schemas.Int64 {
+		return v.text, nil
+	}
+	n, err := strconv.ParseInt(v.text, 10, 64)
+	if err != nil {
+		return "", badf("entities: %s: %q is not an int64 (entity %q has int64 keys)", ent.Keys[i], v.text, ent.Name)
+	}
+	return strconv.FormatInt(n, 10), nil
 }
 
 // groupByView groups references by view, keeping the Request's order.

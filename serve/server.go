@@ -3,6 +3,8 @@ package serve
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -110,7 +112,7 @@ type ApplyResponse struct {
 func (s *Server) applyRegistry(w http.ResponseWriter, r *http.Request) {
 	var req ApplyRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, err)
+		writeBodyError(w, err)
 		return
 	}
 	files := map[string][]byte{}
@@ -118,7 +120,12 @@ func (s *Server) applyRegistry(w http.ResponseWriter, r *http.Request) {
 		files[name] = []byte(text)
 	}
 	plan, err := ApplyFiles(r.Context(), s.registry, files, req.DryRun)
-	if err != nil {
+	switch {
+	case errors.Is(err, featurestore.ErrRegistryUnavailable):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, err)
+		return
+	case err != nil:
 		writeError(w, http.StatusUnprocessableEntity, err)
 		return
 	}
@@ -162,6 +169,16 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	_ = enc.Encode(v)
+}
+
+// writeBodyError answers a body that could not be read: 413 when too large.
+func writeBodyError(w http.ResponseWriter, err error) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("body larger than %d bytes", tooBig.Limit))
+		return
+	}
+	writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
 }
 
 func writeError(w http.ResponseWriter, code int, err error) {

@@ -172,7 +172,7 @@ func (e *Engine) applyOne(b *online.Batch, job *streamJob, r *kgo.Record, dead *
 		if !pass {
 			continue
 		}
-		we := window.Event{Time: ev.Time, Arrival: arrival(r), Seq: r.Offset, Values: values}
+		we := window.Event{Time: ev.Time, Arrival: arrival(r), Seq: window.SeqOf(r.Partition, r.Offset), Values: values}
 		if err := b.Put(cv.View.Name, cv.View.Version, key, &we); err != nil {
 			return err
 		}

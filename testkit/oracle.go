@@ -186,7 +186,14 @@ func oracleAgg(f featurestore.Feature, in []OracleEvent, seen, older bool) Oracl
 		if f.Agg == "last" {
 			return present(in[len(in)-1].Fields[f.Field])
 		}
-		return present(in[0].Fields[f.Field])
+		// The earliest time; ties go to the higher offset, as for last.
+		first := in[0]
+		for _, e := range in[1:] {
+			if e.Time.Equal(first.Time) {
+				first = e
+			}
+		}
+		return present(first.Fields[f.Field])
 	}
 	panic("oracle: aggregation " + string(f.Agg) + " not covered")
 }

@@ -99,5 +99,8 @@ func decodeEvent(b []byte, e *window.Event) error {
 			return errCorrupt
 		}
 	}
+	if len(b) != 0 {
+		return errCorrupt
+	}
 	return nil
 }

@@ -86,7 +86,8 @@ type accumulator struct {
 	m2     float64
 	best   any
 	bestEv *Event
-	latest int64
+	latest int64 // event time of the latest included event, when has
+	has    bool
 	lastN  []any
 	hll    *hyperloglog.Sketch
 }
@@ -100,11 +101,13 @@ func (a *accumulator) init(s Spec) {
 
 func (a *accumulator) add(e *Event, v any) {
 	s := a.spec
+	if !a.has || e.Time > a.latest {
+		a.latest, a.has = e.Time, true
+	}
 	switch s.Agg {
 	case CountTrue:
 		if b, _ := v.(bool); !b {
-			a.latest = max(a.latest, e.Time)
-			return
+			return // included, but counts nothing
 		}
 	case Sum, Mean, Stddev:
 		switch x := v.(type) {
@@ -128,7 +131,8 @@ func (a *accumulator) add(e *Event, v any) {
 		// Events arrive sorted by (Time, Seq): the latest wins ties.
 		a.best, a.bestEv = v, e
 	case First:
-		if a.bestEv == nil {
+		// The earliest time wins; among equal times, the higher Seq.
+		if a.bestEv == nil || e.Time == a.bestEv.Time {
 			a.best, a.bestEv = v, e
 		}
 	case LastN:
@@ -140,7 +144,6 @@ func (a *accumulator) add(e *Event, v any) {
 		a.hll.Insert([]byte(distinctKey(v)))
 	}
 	a.n++
-	a.latest = max(a.latest, e.Time)
 }
 
 func (a *accumulator) welford(x float64) {
@@ -152,7 +155,7 @@ func (a *accumulator) welford(x float64) {
 
 func (a *accumulator) result() Value {
 	s := a.spec
-	val := Value{Time: a.latest}
+	val := Value{Time: a.latest, HasTime: a.has}
 	switch s.Agg {
 	case Count, CountTrue:
 		val.V = a.n

@@ -126,11 +126,17 @@ func (s Spec) Lower(t int64) (int64, bool) {
 type Event struct {
 	Time    int64 // event time, µs since the Unix epoch
 	Arrival int64 // arrival time, µs since the Unix epoch
-	// Seq orders events with equal Time: the higher wins ties. Callers use
-	// the Kafka offset (entities live in one partition).
+	// Seq orders events with equal Time: the higher wins ties. Kafka
+	// records use SeqOf(partition, offset).
 	Seq    int64
 	Values []any // the view's inputs; nil is null
 }
+
+// SeqOf is the Seq of the record at offset of partition: ties on event time
+// go to the higher offset, and partitions only break ties between equal
+// offsets, so events of one entity read from several partitions never
+// collide. Offsets must be below 2^47 and partitions below 2^16.
+func SeqOf(partition int32, offset int64) int64 { return offset<<16 | int64(uint16(partition)) }
 
 // Before reports whether a orders before b: by Time, then by Seq.
 func (a *Event) Before(b *Event) bool {
@@ -169,7 +175,9 @@ func (s Status) String() string {
 type Value struct {
 	V      any // int64, float64, bool, string, []any (last_n) or nil
 	Status Status
-	// Time is the event time (µs) of the latest event the value includes,
-	// or 0 when it includes none.
-	Time int64
+	// Time is the event time (µs) of the latest event the value includes
+	// (for last and first: of the chosen event); HasTime is false when the
+	// value includes no event.
+	Time    int64
+	HasTime bool
 }

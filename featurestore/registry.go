@@ -102,3 +102,73 @@ func (r *Registry) Apply(ctx context.Context, next *Repo, dryRun bool) (*Plan, e
 	r.changed = make(chan struct{})
 	return plan, nil
 }
+
+// Follower is a Log that can also deliver records written by other nodes.
+type Follower interface {
+	// Follow calls fn with every record of the log, from the start, in
+	// batches, until ctx is done.
+	Follow(ctx context.Context, fn func([]Record)) error
+}
+
+// Run keeps the registry in step with its log, so definitions another node
+// applies take effect here too. It returns when ctx is done; with a log that
+// cannot follow, it only waits.
+func (r *Registry) Run(ctx context.Context) error {
+	f, ok := r.log.(Follower)
+	if !ok {
+		<-ctx.Done()
+		return nil
+	}
+	latest := map[string][]byte{}
+	var order []string
+	return f.Follow(ctx, func(batch []Record) {
+		for _, rec := range batch {
+			if _, seen := latest[rec.Key]; !seen {
+				order = append(order, rec.Key)
+			}
+			latest[rec.Key] = rec.Value
+		}
+		var recs []Record
+		for _, k := range order {
+			if latest[k] != nil {
+				recs = append(recs, Record{Key: k, Value: latest[k]})
+			}
+		}
+		// A batch may end inside another node's apply; an invalid state
+		// waits for the rest.
+		if next, err := FromRecords(recs); err == nil {
+			r.adopt(next)
+		}
+	})
+}
+
+// adopt activates definitions read from the log unless they equal the
+// current ones.
+func (r *Registry) adopt(next *Repo) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur, err1 := r.repo.Records()
+	nxt, err2 := next.Records()
+	if err1 == nil && err2 == nil && sameRecords(cur, nxt) {
+		return
+	}
+	r.repo = next
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+func sameRecords(a, b []Record) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	m := make(map[string]string, len(a))
+	for _, r := range a {
+		m[r.Key] = string(r.Value)
+	}
+	for _, r := range b {
+		if v, ok := m[r.Key]; !ok || v != string(r.Value) {
+			return false
+		}
+	}
+	return true
+}

@@ -135,6 +135,7 @@ func runUp(ctx context.Context, c Config, f *upFlags) error {
 		eng := stream.NewEngine(cluster, registry, store, producer, stream.Options{Logger: logger, Registerer: reg})
 		jobs = append(jobs, eng.Run)
 		ready["stream"] = caughtUp(func(ctx context.Context) (int64, error) { return eng.Lag(ctx, registry) })
+		ready["online_store"] = func(context.Context) error { return store.Check() }
 	}
 	if r.offline {
 		sink, err := offline.Open(filepath.Join(c.DataDir, "offline"), offline.Options{Logger: logger})
@@ -159,6 +160,7 @@ func runUp(ctx context.Context, c Config, f *upFlags) error {
 	logger.Info("sluice up", "http", c.HTTP.Addr, "kafka", cluster.Brokers, "data_dir", c.DataDir, "role", f.role)
 	eg, ectx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return serveHTTP(ectx, srv, c.HTTP.TLS) })
+	eg.Go(func() error { return registry.Run(ectx) })
 	for _, job := range jobs {
 		eg.Go(func() error { return job(ectx) })
 	}

@@ -77,3 +77,28 @@ func (l *RegistryLog) ReadAll(ctx context.Context) ([]featurestore.Record, error
 		}
 	}
 }
+
+// Follow calls fn with the registry topic's records from the start, one
+// batch per fetch, until ctx is done.
+func (l *RegistryLog) Follow(ctx context.Context, fn func([]featurestore.Record)) error {
+	cl, err := l.cluster.Client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+		RegistryTopic: {0: kgo.NewOffset().AtStart()},
+	}))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil || fs.IsClientClosed() {
+			return nil
+		}
+		var batch []featurestore.Record
+		fs.EachRecord(func(r *kgo.Record) {
+			batch = append(batch, featurestore.Record{Key: string(r.Key), Value: r.Value})
+		})
+		if len(batch) > 0 {
+			fn(batch)
+		}
+	}
+}

@@ -44,6 +44,14 @@ func Open(dir string, opts Options) (*Store, error) {
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
 
+// Check reports whether the store is open and readable.
+func (s *Store) Check() error {
+	if s.db.IsClosed() {
+		return errors.New("online store closed")
+	}
+	return s.db.View(func(*badger.Txn) error { return nil })
+}
+
 // Offsets returns the next offset to consume per partition of a stream.
 func (s *Store) Offsets(stream string) (map[int32]int64, error) {
 	out := map[int32]int64{}

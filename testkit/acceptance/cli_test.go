@@ -79,18 +79,67 @@ func TestApplyShowsDiffAndRefusesIncompatibleChanges(t *testing.T) {
 	node.Stop()
 }
 
-// TestBrokerAlone runs `sluice broker` and a node that uses it as its Kafka
-// cluster; the broker keeps the data across a restart of the node.
-func TestBrokerAlone(t *testing.T) {
-	bin := testkit.BuildSluice(t)
+// startBroker runs `sluice broker` on a free port until the test ends.
+func startBroker(t *testing.T) (string, *exec.Cmd, *strings.Builder) {
+	t.Helper()
 	addr := testkit.FreeAddr(t)
-	broker := exec.Command(bin, "broker", "--addr", addr, "--data-dir", t.TempDir())
-	var log strings.Builder
-	broker.Stdout, broker.Stderr = &log, &log
+	broker := exec.Command(testkit.BuildSluice(t), "broker", "--addr", addr, "--data-dir", t.TempDir())
+	log := &strings.Builder{}
+	broker.Stdout, broker.Stderr = log, log
 	if err := broker.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { broker.Process.Kill(); broker.Wait() })
+	return addr, broker, log
+}
+
+// TestSplitRoles runs ingest and stream as separate processes on one
+// broker: definitions applied by one node reach the other through the
+// registry topic.
+func TestSplitRoles(t *testing.T) {
+	addr, _, _ := startBroker(t)
+	streamer := testkit.NewNode(t, "--role", "stream", "--kafka.brokers", addr)
+	streamer.Start()
+	ingester := testkit.NewNode(t, "--role", "ingest", "--kafka.brokers", addr, "--repo", "testdata/repo")
+	ingester.Start()
+	now := time.Now().UTC()
+	events := makeTxns(5, 80, 3, now.Add(-2*time.Hour), now.Add(-time.Minute))
+	var lines [][]byte
+	for _, e := range events {
+		lines = append(lines, e.json())
+	}
+	if code, res, err := post(ingester.URL(), lines); err != nil || code != http.StatusOK || res.Accepted != len(events) {
+		t.Fatalf("post: %d %+v %v", code, res, err)
+	}
+	view := testView(t)
+	us := []string{"u000", "u001", "u002"}
+	err := testkit.Eventually(t.Context(), 30*time.Second, func() error {
+		resp, err := features(t.Context(), streamer.URL(), us, now)
+		if err != nil {
+			return err
+		}
+		return compareToOracle(t, resp, view, us, events, now)
+	})
+	if err != nil {
+		t.Fatalf("stream node: %v\n%s", err, streamer.Log())
+	}
+	// The ingest-only node does not serve features.
+	resp, err := http.Post(ingester.URL()+"/get-online-features", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("ingest node answers get-online-features with %d, want 404", resp.StatusCode)
+	}
+	ingester.Stop()
+	streamer.Stop()
+}
+
+// TestBrokerAlone runs `sluice broker` and a node that uses it as its Kafka
+// cluster; the broker keeps the data across a restart of the node.
+func TestBrokerAlone(t *testing.T) {
+	addr, broker, log := startBroker(t)
 
 	node := testkit.NewNode(t, "--repo", "testdata/repo", "--kafka.brokers", addr)
 	node.Start()

@@ -37,8 +37,8 @@ package window_test
 // Output: "<at args> -> [name: ]<value> <status> <time>" where value is null,
 // an int64 (6), a float64 (always with a point or exponent: 6.0, 2.5,
 // 10 significant digits), a quoted string, a time (timestamp inputs), or a
-// list [a b] (last_n); time is Value.Time, or "-" when it is 0 (the value
-// includes no event).
+// list [a b] (last_n); time is Value.Time, or "-" when HasTime is false (the
+// value includes no event).
 //
 // The semantics the scripts pin down (DESIGN.md section 4 plus the team's
 // decisions where it is silent):
@@ -274,8 +274,11 @@ func (r *scriptRunner) query(st *scriptCaseState, events []window.Event) ([]stri
 			if len(specs) > 1 {
 				label = st.specs[i].name + ": "
 			}
+			if !v.HasTime && v.Time != 0 {
+				return nil, fmt.Errorf("at %s: %s: Time %d without HasTime", args[0], st.specs[i].name, v.Time)
+			}
 			lines = append(lines, fmt.Sprintf("%s -> %s%s %s %s", strings.Join(args, " "), label,
-				r.formatValue(v.V, st.specs[i].spec), v.Status, r.formatTime(v.Time)))
+				r.formatValue(v.V, st.specs[i].spec), v.Status, r.formatTime(v)))
 		}
 	}
 	return lines, nil
@@ -432,13 +435,13 @@ func (r *scriptRunner) parseTime(s string) (int64, error) {
 	return r.day.Add(since).UnixMicro(), nil
 }
 
-// formatTime prints Value.Time: "-" for 0, a clock time on r.day, else
-// RFC 3339.
-func (r *scriptRunner) formatTime(us int64) string {
-	if us == 0 {
+// formatTime prints Value.Time: "-" when the value includes no event, a
+// clock time on r.day, else RFC 3339.
+func (r *scriptRunner) formatTime(v window.Value) string {
+	if !v.HasTime {
 		return "-"
 	}
-	return r.formatInstant(us)
+	return r.formatInstant(v.Time)
 }
 
 func (r *scriptRunner) formatInstant(us int64) string {

@@ -254,8 +254,9 @@ func bruteLower(f featurestore.Feature, t int64) (int64, bool) {
 }
 
 // bruteTime is Value.Time by its definition: the event time of the latest
-// event the value includes (for first, of the earliest), or 0 when none.
-func bruteTime(c *propCase, i int) int64 {
+// event the value includes (for first, of the earliest), and false when the
+// value includes none.
+func bruteTime(c *propCase, i int) (int64, bool) {
 	f, input := c.feats[i], c.specs[i].Input
 	lo, bounded := bruteLower(f, c.t)
 	var times []int64
@@ -268,11 +269,11 @@ func bruteTime(c *propCase, i int) int64 {
 	}
 	switch {
 	case len(times) == 0:
-		return 0
+		return 0, false
 	case f.Agg == window.First:
-		return slices.Min(times)
+		return slices.Min(times), true
 	}
-	return slices.Max(times)
+	return slices.Max(times), true
 }
 
 // TestEvalTime checks Value.Time over random entities, before 1970 too.
@@ -283,9 +284,10 @@ func TestEvalTime(t *testing.T) {
 		out := make([]window.Value, len(c.specs))
 		window.Eval(c.t, c.mode, c.specs, c.events, out)
 		for i := range c.specs {
-			if want := bruteTime(&c, i); out[i].Time != want {
-				t.Fatalf("trial %d: feature %+v: Time = %s, want %s (the latest included event)\n%s",
-					trial, c.feats[i], fmtMicros(out[i].Time), fmtMicros(want), &c)
+			want, has := bruteTime(&c, i)
+			if out[i].Time != want || out[i].HasTime != has {
+				t.Fatalf("trial %d: feature %+v: Time = %s (HasTime %v), want %s (%v)\n%s",
+					trial, c.feats[i], fmtMicros(out[i].Time), out[i].HasTime, fmtMicros(want), has, &c)
 			}
 		}
 	}
@@ -452,8 +454,12 @@ func checkStatus(s window.Spec, v window.Value, at int64, seen bool) error {
 	zeroable := s.Agg == window.Count || s.Agg == window.CountTrue || s.Agg == window.Sum
 	lastFirst := s.Agg == window.Last || s.Agg == window.First
 	switch {
-	case v.Time != 0 && v.Time >= at:
+	case v.HasTime && v.Time >= at:
 		return fmt.Errorf("Time %d is not before t %d", v.Time, at)
+	case !v.HasTime && v.Time != 0:
+		return fmt.Errorf("Time %d without HasTime", v.Time)
+	case v.V != nil && !zeroable && !v.HasTime:
+		return fmt.Errorf("value %#v includes no event", v.V)
 	case zeroable && v.V == nil:
 		return fmt.Errorf("null value, want 0 for an empty window")
 	case !seen && v.Status != window.NotFound:

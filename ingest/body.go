@@ -19,8 +19,8 @@ import (
 //     another Content-Type.
 //
 // splitBody checks the JSON syntax of the whole body with encoding/json,
-// without decoding the events, and returns each event's bytes as a
-// sub-slice of the body, in body order. A syntax error anywhere fails the
+// without decoding the events into Go values, and returns each event's bytes
+// as a sub-slice of the body, in body order. A syntax error anywhere fails the
 // whole body, so a request is never half-produced because of a framing
 // problem. encoding/json also bounds the nesting depth (10,000 levels).
 
@@ -98,15 +98,15 @@ func splitLines(body []byte) ([][]byte, error) {
 // lineProblem explains why an NDJSON line that json.Valid refused is not one
 // JSON value: it returns the offset of the offending byte and the reason.
 func lineProblem(line []byte) (int, string) {
-	dec := json.NewDecoder(bytes.NewReader(line))
-	if err := dec.Decode(new(json.RawMessage)); err != nil {
-		if pos, msg, ok := decodeProblem(line, 0, err); ok {
-			return pos, msg
-		}
+	end, err := firstValue(line)
+	switch {
+	case err == io.ErrUnexpectedEOF:
 		return len(line), "unexpected end of the line: an NDJSON event must be complete on one line"
+	case err != nil:
+		return errorOffset(line, err), err.Error()
 	}
-	pos := skipSpace(line, int(dec.InputOffset()))
-	if pos == len(line) { // unreachable: json.Valid refused the line
+	pos := skipSpace(line, end)
+	if pos == len(line) { // unreachable: json.Valid and Decode agree
 		return pos, "invalid JSON"
 	}
 	return pos, fmt.Sprintf("unexpected %s after the event (NDJSON holds one event per line)", describe(line[pos]))
@@ -157,6 +157,11 @@ func elementError(body []byte, at, event int, err error) error {
 
 // splitSequence reads white-space separated values until the end of body.
 func splitSequence(body []byte) ([][]byte, error) {
+	// NDJSON sent with another Content-Type splits the same by lines, and
+	// json.Valid scans each value once where a Decoder scans it twice.
+	if events, err := splitLines(body); err == nil {
+		return events, nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var events [][]byte
 	var raw json.RawMessage // reused: the events are sub-slices of body
@@ -173,27 +178,39 @@ func splitSequence(body []byte) ([][]byte, error) {
 	}
 }
 
-// valueError explains why the value that starts after white space at
-// body[at:] failed to decode with err.
+// valueError explains err, the failed Decode of the value that starts, after
+// white space, at body[at:].
 func valueError(body []byte, at, event int, err error) error {
-	dec := json.NewDecoder(bytes.NewReader(body[at:]))
-	if pos, msg, ok := decodeProblem(body, at, dec.Decode(new(json.RawMessage))); ok {
-		return bodyError(body, pos, event, msg)
+	if err == io.ErrUnexpectedEOF {
+		return bodyError(body, len(body), event, "unexpected end of the body")
 	}
-	return bodyError(body, len(body), event, "unexpected end of the body")
+	// The offsets of a Decoder leave out the bytes that Token and More
+	// consumed, so decode the value again on its own to find the byte.
+	if _, again := firstValue(body[at:]); again != nil {
+		err = again
+	}
+	return bodyError(body, at+errorOffset(body[at:], err), event, err.Error())
 }
 
-// decodeProblem interprets the error of a fresh Decoder's first Decode over
-// data[at:]: a syntax error gives the offset of the offending byte in data
-// and encoding/json's reason, with ok set. Any other error is the end of the
-// input arriving inside the value, and ok is false.
-func decodeProblem(data []byte, at int, err error) (pos int, msg string, ok bool) {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		// Offset counts the bytes read, the offending one included.
-		return at + int(se.Offset) - 1, se.Error(), true
+// firstValue decodes the first JSON value of data with a fresh Decoder and
+// returns the offset just after it.
+func firstValue(data []byte) (int, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(new(json.RawMessage)); err != nil {
+		return 0, err
 	}
-	return len(data), "", false
+	return int(dec.InputOffset()), nil
+}
+
+// errorOffset returns the offset in data of the byte that made
+// firstValue(data) fail with err: the end of data unless err is a
+// *json.SyntaxError, whose Offset counts the offending byte.
+func errorOffset(data []byte, err error) int {
+	var se *json.SyntaxError
+	if !errors.As(err, &se) {
+		return len(data)
+	}
+	return min(max(int(se.Offset)-1, 0), len(data))
 }
 
 func skipSpace(data []byte, pos int) int {

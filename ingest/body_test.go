@@ -3,7 +3,9 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -55,58 +57,58 @@ func TestSplitBody(t *testing.T) {
 			name:   "ndjson value spanning lines",
 			ndjson: true,
 			body:   "{\"a\":1}\n{\"a\":\n2}",
-			err:    `invalid JSON at line 2, column 6 (event 1): expected a JSON value, got the end of the line`,
+			err:    `invalid JSON at line 2, column 6 (event 1): unexpected end of the line: an NDJSON event must be complete on one line`,
 		},
 		{
 			name:   "ndjson string not closed",
 			ndjson: true,
 			body:   `{"a":"xyz}`,
-			err:    `invalid JSON at line 1, column 11 (event 0): the string is not closed: expected '"', got the end of the line`,
+			err:    `invalid JSON at line 1, column 11 (event 0): unexpected end of the line: an NDJSON event must be complete on one line`,
 		},
 		{
 			name: "bad escape",
 			body: `{"a":"\x"}`,
-			err:  `invalid JSON at line 1, column 8 (event 0): invalid escape sequence '\x'`,
+			err:  `invalid JSON at line 1, column 8 (event 0): invalid character 'x' in string escape code`,
 		},
 		{
 			name: "short unicode escape",
 			body: `{"a":"\u12"}`,
-			err:  `invalid JSON at line 1, column 11 (event 0): expected 4 hex digits after \u, got '"'`,
+			err:  `invalid JSON at line 1, column 11 (event 0): invalid character '"' in \u hexadecimal character escape`,
 		},
 		{
 			name: "control character in a string",
 			body: "{\"a\":\"x\ty\"}",
-			err:  `invalid JSON at line 1, column 8 (event 0): control character byte 0x09 inside a string (escape it)`,
+			err:  `invalid JSON at line 1, column 8 (event 0): invalid character '\t' in string literal`,
 		},
 		{
 			name: "leading zero",
 			body: `{"a":01}`,
-			err:  `invalid JSON at line 1, column 7 (event 0): expected ',' or '}' after a field value, got '1'`,
+			err:  `invalid JSON at line 1, column 7 (event 0): invalid character '1' after object key:value pair`,
 		},
 		{
 			name: "bare decimal point",
 			body: `[{"a":1.}]`,
-			err:  `invalid JSON at line 1, column 9 (event 0): expected a digit after the decimal point, got '}'`,
+			err:  `invalid JSON at line 1, column 9 (event 0): invalid character '}' after decimal point in numeric literal`,
 		},
 		{
 			name: "exponent without digits",
 			body: `{"a":1e+}`,
-			err:  `invalid JSON at line 1, column 9 (event 0): expected a digit in the exponent, got '}'`,
+			err:  `invalid JSON at line 1, column 9 (event 0): invalid character '}' in exponent of numeric literal`,
 		},
 		{
 			name: "unquoted field name",
 			body: "{\"a\":1}\n\n{a:1}",
-			err:  `invalid JSON at line 3, column 2 (event 1): expected a quoted field name, got 'a'`,
+			err:  `invalid JSON at line 3, column 2 (event 1): invalid character 'a' looking for beginning of object key string`,
 		},
 		{
 			name: "missing colon",
 			body: `{"a" 1}`,
-			err:  `invalid JSON at line 1, column 6 (event 0): expected ':' after a field name, got '1'`,
+			err:  `invalid JSON at line 1, column 6 (event 0): invalid character '1' after object key`,
 		},
 		{
 			name: "trailing comma in array",
 			body: `[{"a":1},]`,
-			err:  `invalid JSON at line 1, column 10 (event 1): expected a JSON value, got ']'`,
+			err:  `invalid JSON at line 1, column 10 (event 1): invalid character ']' looking for beginning of value`,
 		},
 		{
 			name: "data after the array",
@@ -116,12 +118,64 @@ func TestSplitBody(t *testing.T) {
 		{
 			name: "misspelled literal",
 			body: `{"a":tru}`,
-			err:  `invalid JSON at line 1, column 9 (event 0): expected "true", got '}'`,
+			err:  `invalid JSON at line 1, column 9 (event 0): invalid character '}' in literal true (expecting 'e')`,
 		},
 		{
 			name: "nesting too deep",
-			body: strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1),
-			err:  `invalid JSON at line 1, column 10001 (event 0): nested deeper than 10000 levels`,
+			body: strings.Repeat(`{"a":`, 10001) + "1" + strings.Repeat("}", 10001),
+			err:  `invalid JSON at line 1, column 50001 (event 0): invalid character '{' exceeded max depth`,
+		},
+		{
+			name: "nesting at the limit in an array",
+			body: "[" + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + "]",
+			want: []string{strings.Repeat("[", 10000) + strings.Repeat("]", 10000)},
+		},
+		{
+			name:   "ndjson with two events on a line",
+			ndjson: true,
+			body:   "{\"a\":1}\n{\"a\":2}  {\"a\":3}\n",
+			err:    `invalid JSON at line 2, column 10 (event 1): unexpected '{' after the event (NDJSON holds one event per line)`,
+		},
+		{
+			name:   "ndjson syntax error after leading space",
+			ndjson: true,
+			body:   "{\"a\":1}\n\t {\"a\":[1 2]}\r\n",
+			err:    `invalid JSON at line 2, column 11 (event 1): invalid character '2' after array element`,
+		},
+		{
+			name: "missing comma in array",
+			body: "[{\"a\":1}\n {\"a\":2}]",
+			err:  `invalid JSON at line 2, column 2 (event 1): expected ',' or ']' after an array element, got '{'`,
+		},
+		{
+			name: "array closed by a brace",
+			body: `[{"a":1}}`,
+			err:  `invalid JSON at line 1, column 9 (event 1): invalid character '}' after array element`,
+		},
+		{
+			name: "array opened and closed by a brace",
+			body: `[}`,
+			err:  `invalid JSON at line 1, column 2 (event 0): invalid character '}' looking for beginning of value`,
+		},
+		{
+			name: "array not closed",
+			body: "[{\"a\":1},\n{\"a\":2}\n",
+			err:  `invalid JSON at line 3, column 1 (event 2): the array is not closed: expected ',' or ']', got the end of the body`,
+		},
+		{
+			name: "array element cut short",
+			body: "[{\"a\":1},\n{\"a\":\"x",
+			err:  `invalid JSON at line 2, column 8 (event 1): unexpected end of the body`,
+		},
+		{
+			name: "object cut short",
+			body: "{\"a\":1}\n{\"a\":",
+			err:  `invalid JSON at line 2, column 6 (event 1): unexpected end of the body`,
+		},
+		{
+			name: "stray bracket after a value",
+			body: `{"a":1}]`,
+			err:  `invalid JSON at line 1, column 8 (event 1): invalid character ']' looking for beginning of value`,
 		},
 	}
 	for _, tt := range tests {
@@ -177,17 +231,29 @@ func TestCompact(t *testing.T) {
 	}
 }
 
-// FuzzSplitBody checks the scanner against encoding/json.
+// FuzzSplitBody checks the splitter against json.Valid and json.Unmarshal,
+// and that every error points inside the body.
 func FuzzSplitBody(f *testing.F) {
 	for _, s := range []string{
 		`{"a":1}`, "{\"a\":1}\n{\"b\":[true,null]}\n", `[{"a":"\u00e9"},2,"x"]`, `[]`, `{"a":-0.5e+10}`,
 		`{"a":"\"}`, `[1,]`, "{\n}", `{"a":01}`, `nul`, "\x00", `[[[`, `{"a":1}}`,
+		"[{\"a\":1}\n {\"a\":2}]", `[}`, `{"a":1}]`, "1 2\n3", "[1]\n2",
 	} {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)
 	}
 	f.Fuzz(func(t *testing.T, body []byte, ndjson bool) {
 		events, err := splitBody(body, ndjson)
+		if err != nil {
+			var se *syntaxError
+			if !errors.As(err, &se) || events != nil {
+				t.Fatalf("split %q: events %q, error %v; want no events and a *syntaxError", body, events, err)
+			}
+			lines := bytes.Split(body, []byte{'\n'})
+			if se.Line < 1 || se.Line > len(lines) || se.Column < 1 || se.Column > len(lines[se.Line-1])+1 || se.Event < 0 {
+				t.Fatalf("split %q: error %v points outside the body", body, err)
+			}
+		}
 		for _, e := range events {
 			if !json.Valid(e) {
 				t.Fatalf("event %q of %q is not valid JSON", e, body)
@@ -232,8 +298,31 @@ func FuzzSplitBody(f *testing.F) {
 			if err != nil || len(events) != 1 || !bytes.Equal(events[0], trimmed) {
 				t.Fatalf("one value %q: events %q, error %v", body, events, err)
 			}
+		default:
+			want, werr := decodeAll(body)
+			if (werr == nil) != (err == nil) {
+				t.Fatalf("sequence %q: error %v, but decoding value by value gives error %v", body, err, werr)
+			}
+			if err == nil && !cmp.Equal(want, events, cmp.Comparer(bytes.Equal), cmpopts.EquateEmpty()) {
+				t.Fatalf("sequence %q: events %q, want %q", body, events, want)
+			}
 		}
 	})
+}
+
+// decodeAll reads the values of body one after another with a Decoder.
+func decodeAll(body []byte) ([][]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var values [][]byte
+	for {
+		var v json.RawMessage
+		if err := dec.Decode(&v); err == io.EOF {
+			return values, nil
+		} else if err != nil {
+			return nil, err
+		}
+		values = append(values, v)
+	}
 }
 
 // eventBody returns n events of about 200 bytes each, framed as NDJSON,

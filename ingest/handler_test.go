@@ -256,7 +256,7 @@ func TestIngestWholeBodyErrors(t *testing.T) {
 			contentType: "application/x-ndjson",
 			body:        ev1 + "\n\n" + `{"user_id":"u1","amount":1` + "\n" + ev2,
 			code:        http.StatusBadRequest,
-			err:         `stream "transactions": request body: invalid JSON at line 3, column 27 (event 1): the object is not closed: expected ',' or '}', got the end of the line; nothing was written`,
+			err:         `stream "transactions": request body: invalid JSON at line 3, column 27 (event 1): unexpected end of the line: an NDJSON event must be complete on one line; nothing was written`,
 		},
 		{
 			name:        "ndjson with two events on a line",
@@ -270,7 +270,7 @@ func TestIngestWholeBodyErrors(t *testing.T) {
 			contentType: "application/json",
 			body:        "[" + ev1 + ",\n" + `{"user_id": u2}` + "]",
 			code:        http.StatusBadRequest,
-			err:         `stream "transactions": request body: invalid JSON at line 2, column 13 (event 1): expected a JSON value, got 'u'; nothing was written`,
+			err:         `stream "transactions": request body: invalid JSON at line 2, column 13 (event 1): invalid character 'u' looking for beginning of value; nothing was written`,
 		},
 		{
 			name:   "array not closed",
@@ -283,7 +283,7 @@ func TestIngestWholeBodyErrors(t *testing.T) {
 			name: "trailing garbage",
 			body: ev1 + "\nnope",
 			code: http.StatusBadRequest,
-			err:  `stream "transactions": request body: invalid JSON at line 2, column 2 (event 1): expected "null", got 'o'; nothing was written`,
+			err:  `stream "transactions": request body: invalid JSON at line 2, column 2 (event 1): invalid character 'o' in literal null (expecting 'u'); nothing was written`,
 		},
 		{
 			name: "empty body",

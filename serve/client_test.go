@@ -3,6 +3,7 @@ package serve_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -27,12 +28,14 @@ func TestClientGetOnlineFeatures(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetOnlineFeatures: %v", err)
 	}
+	// Numbers come back as json.Number, so int64 values stay exact.
+	n := func(s string) json.Number { return json.Number(s) }
 	want := &serve.Response{Results: []serve.Column{
 		{Values: []any{"u1", "u2"}, Statuses: []string{"PRESENT", "PRESENT"}, EventTimestamps: []string{epoch, epoch}},
-		{Values: []any{7.0, 10.0}, Statuses: []string{"PRESENT", "PRESENT"}, EventTimestamps: []string{epoch, epoch}},
-		{Values: []any{2.0, 0.0}, Statuses: []string{"PRESENT", "PRESENT"}, EventTimestamps: []string{"2026-03-01T11:50:00Z", epoch}},
-		{Values: []any{30.0, nil}, Statuses: []string{"PRESENT", "NULL_VALUE"}, EventTimestamps: []string{"2026-03-01T11:50:00Z", epoch}},
-		{Values: []any{4.0, 0.0}, Statuses: []string{"PRESENT", "NOT_FOUND"}, EventTimestamps: []string{"2026-03-01T11:50:00Z", epoch}},
+		{Values: []any{n("7"), n("10")}, Statuses: []string{"PRESENT", "PRESENT"}, EventTimestamps: []string{epoch, epoch}},
+		{Values: []any{n("2"), n("0")}, Statuses: []string{"PRESENT", "PRESENT"}, EventTimestamps: []string{"2026-03-01T11:50:00Z", epoch}},
+		{Values: []any{n("30"), nil}, Statuses: []string{"PRESENT", "NULL_VALUE"}, EventTimestamps: []string{"2026-03-01T11:50:00Z", epoch}},
+		{Values: []any{n("4"), n("0")}, Statuses: []string{"PRESENT", "NOT_FOUND"}, EventTimestamps: []string{"2026-03-01T11:50:00Z", epoch}},
 	}}
 	want.Metadata.FeatureNames = []string{"user_id", "account_id", "user_txn__txn_count_1h", "user_txn__amount_mean_24h", "account_txn__account_count"}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -97,5 +100,21 @@ func TestEntityValueJSON(t *testing.T) {
 	}
 	if b, _ := json.Marshal([]serve.EntityValue{serve.StringKey("u1"), serve.IntKey(-3)}); string(b) != `["u1",-3]` {
 		t.Errorf("Marshal(StringKey, IntKey) = %s", b)
+	}
+}
+
+// TestClientKeepsInt64Exact checks that a value above 2^53 survives the
+// client's decoding.
+func TestClientKeepsInt64Exact(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte(`{"metadata":{"feature_names":["big"]},"results":[{"values":[9007199254740993],"statuses":["PRESENT"],"event_timestamps":["1970-01-01T00:00:00Z"]}]}`))
+	}))
+	defer srv.Close()
+	got, err := (&serve.Client{URL: srv.URL}).GetOnlineFeatures(context.Background(), &serve.Request{Features: []string{"v:big"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := got.Results[0].Values[0]; v != json.Number("9007199254740993") {
+		t.Fatalf("value = %#v, want json.Number 9007199254740993", v)
 	}
 }

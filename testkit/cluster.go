@@ -107,9 +107,11 @@ type Node struct {
 	BrokerAddr string
 	Args       []string
 
-	t   testing.TB
-	cmd *exec.Cmd
-	log *syncBuffer
+	t      testing.TB
+	cmd    *exec.Cmd
+	log    *syncBuffer
+	exited chan struct{} // closed when the process has exited
+	err    error         // its exit error, once exited is closed
 }
 
 // NewNode prepares a node with fresh ports and data dir; Start runs it.
@@ -135,11 +137,15 @@ func (n *Node) Start() {
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatalf("start sluice: %v", err)
 	}
+	exited := make(chan struct{})
+	n.exited = exited
+	go func(cmd *exec.Cmd) {
+		n.err = cmd.Wait()
+		close(exited)
+	}(n.cmd)
 	n.t.Cleanup(func() {
-		if n.cmd != nil && n.cmd.ProcessState == nil {
-			n.cmd.Process.Kill()
-			n.cmd.Wait()
-		}
+		n.cmd.Process.Kill()
+		<-exited
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -150,10 +156,11 @@ func (n *Node) Start() {
 				return
 			}
 		}
-		if n.cmd.ProcessState != nil {
-			break
+		select {
+		case <-exited:
+			n.t.Fatalf("sluice exited before it was ready (%v); log:\n%s", n.err, n.Log())
+		case <-time.After(100 * time.Millisecond):
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	n.t.Fatalf("sluice did not become ready; log:\n%s", n.Log())
 }
@@ -162,19 +169,17 @@ func (n *Node) Start() {
 func (n *Node) Kill() {
 	n.t.Helper()
 	n.cmd.Process.Signal(syscall.SIGKILL)
-	n.cmd.Wait()
+	<-n.exited
 }
 
 // Stop sends SIGTERM and fails the test unless the node exits cleanly.
 func (n *Node) Stop() {
 	n.t.Helper()
 	n.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- n.cmd.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
-			n.t.Fatalf("sluice exited with %v; log:\n%s", err, n.Log())
+	case <-n.exited:
+		if n.err != nil {
+			n.t.Fatalf("sluice exited with %v; log:\n%s", n.err, n.Log())
 		}
 	case <-time.After(30 * time.Second):
 		n.cmd.Process.Kill()

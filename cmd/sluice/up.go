@@ -111,7 +111,7 @@ func runUp(ctx context.Context, c Config, f *upFlags) error {
 	}
 	defer producer.Close()
 
-	registry, err := openRegistry(ctx, cluster, producer)
+	registry, err := openRegistry(ctx, cluster, producer, logger)
 	if err != nil {
 		return err
 	}
@@ -227,12 +227,27 @@ func kafkaCluster(c Config, logger *slog.Logger) (kafka.Cluster, func(), error) 
 	return kafka.Cluster{Brokers: []string{b.Addr()}}, func() { b.Close() }, nil
 }
 
-// openRegistry loads the registry from its topic; applying a plan creates
-// the topics of its streams first.
-func openRegistry(ctx context.Context, cluster kafka.Cluster, producer *kgo.Client) (*featurestore.Registry, error) {
-	log, err := kafka.NewRegistryLog(ctx, cluster, producer)
-	if err != nil {
-		return nil, err
+// kafkaWait bounds how long a starting node waits for its Kafka cluster.
+const kafkaWait = 2 * time.Minute
+
+// openRegistry loads the registry from its topic, waiting for Kafka to
+// answer; applying a plan creates the topics of its streams first.
+func openRegistry(ctx context.Context, cluster kafka.Cluster, producer *kgo.Client, logger *slog.Logger) (*featurestore.Registry, error) {
+	var log *kafka.RegistryLog
+	deadline := time.Now().Add(kafkaWait)
+	for {
+		var err error
+		if log, err = kafka.NewRegistryLog(ctx, cluster, producer); err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("kafka at %v: %w (check kafka.brokers)", cluster.Brokers, err)
+		}
+		logger.Warn("waiting for kafka", "brokers", cluster.Brokers, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
 	}
 	return featurestore.OpenRegistry(ctx, log, func(ctx context.Context, next *featurestore.Repo) error {
 		var topics []kafka.Topic

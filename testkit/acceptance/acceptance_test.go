@@ -3,6 +3,7 @@ package acceptance
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -179,7 +180,34 @@ func TestInvalidEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The metrics count what happened: 3 valid events applied, 1 dead letter,
+	// 1 rejected at ingest.
+	metrics := scrape(t, node.URL())
+	for _, want := range []string{
+		`sluice_stream_events_total{outcome="applied",stream="transactions"} 3`,
+		`sluice_stream_events_total{outcome="dead_letter",stream="transactions"} 1`,
+		`sluice_ingest_events_rejected_total{stream="transactions"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	node.Stop()
+}
+
+// scrape returns the node's Prometheus metrics.
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	if _, err := io.Copy(&b, resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
 
 // TestKillNineLosesNothing kills the node with SIGKILL twice while producers

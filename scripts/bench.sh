@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
-# Runs the Go benchmarks. With NAME set, runs every benchmark of the packages
-# whose import path contains NAME, or, when no package matches, the
-# benchmarks whose name matches NAME in every package.
+# Runs the benchmarks of DESIGN.md section 10 with `sluice bench` and prints
+# their summary lines as one table. NAME=x runs one (stream, freshness,
+# ingest); NAME=go runs the Go micro-benchmarks of every package instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 go=${GO:-go}
 name=${NAME:-}
-flags=(-run '^$' -benchtime 2s)
 
-if [[ -z $name ]]; then
-	exec "$go" test "${flags[@]}" -bench . ./...
+if [[ $name == go ]]; then
+	exec "$go" test -run '^$' -bench . -benchtime 2s ./...
 fi
 
-mapfile -t pkgs < <("$go" list ./... | grep -iF -- "$name" || true)
-if ((${#pkgs[@]} > 0)); then
-	echo "bench: packages matching '$name': ${pkgs[*]}"
-	exec "$go" test "${flags[@]}" -bench . "${pkgs[@]}"
+"$go" build -o bin/sluice ./cmd/sluice
+names=(stream freshness ingest)
+if [[ -n $name ]]; then
+	names=("$name")
 fi
-echo "bench: no package matches '$name'; running benchmarks named like it"
-exec "$go" test "${flags[@]}" -bench "$name" ./...
+
+summary=()
+for n in "${names[@]}"; do
+	echo "bench: $n" >&2
+	while IFS= read -r line; do
+		summary+=("$line")
+	done < <(bin/sluice bench "$n")
+done
+
+echo
+echo "== summary =="
+printf '%s\n' "${summary[@]}"

@@ -3,6 +3,7 @@ package stream_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -287,4 +288,64 @@ func consumeAll(t *testing.T, h *harness, topic string) []*kgo.Record {
 		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
 	}
 	return out
+}
+
+// TestPoisonRecordsGoToTheDeadLetterTopic sends every kind of bad record
+// between good ones: each lands in the DLQ with a reason naming the
+// problem, and the good records around them are applied.
+func TestPoisonRecordsGoToTheDeadLetterTopic(t *testing.T) {
+	h := newHarness(t, repoYAML)
+	store, err := online.Open(t.TempDir(), online.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	big := strings.Repeat("x", 100<<10)
+	poison := []struct{ value, reason string }{
+		{`{"user_id":"a","n":"7","ts":1767225600000}`, `"n": expected int64`},
+		{`{"n":7,"ts":1767225600000}`, `"user_id"`},
+		{`{"user_id":"a","n":7,"ts":"0001-01-01T00:00:00Z"}`, "outside 1900..2200"},
+		{`{"user_id":"a","n":7,"ts":"9999-01-01T00:00:00Z"}`, "outside 1900..2200"},
+		{`{"user_id":"a","n":7}`, `"ts"`},
+		{`{"user_id":"` + big + `","n":7,"ts":1767225600000}`, `"user_id"`},
+		{`not json at all`, "invalid JSON"},
+		{``, "invalid JSON"},
+		{`[1,2,3]`, "expected a JSON object"},
+	}
+	recs := []rec{click("a", "g1", 1, ts)}
+	for _, p := range poison {
+		recs = append(recs, rec{"a", "", p.value})
+	}
+	recs = append(recs, click("a", "g2", 2, ts+1))
+	h.produce(t, recs...)
+	stop := runEngine(t, h, store)
+	defer stop()
+
+	got := read(t, store, h.registry.Repo(), "user_clicks", "a", ts*1000+10_000)
+	if got[0].V != int64(3) || got[1].V != int64(2) {
+		t.Errorf("good records: total %v count %v, want 3 and 2", got[0].V, got[1].V)
+	}
+	dead := consumeAll(t, h, kafka.DLQTopic("clicks"))
+	if len(dead) != len(poison) {
+		t.Fatalf("%d dead letters, want %d", len(dead), len(poison))
+	}
+	byValue := map[string]string{}
+	for _, d := range dead {
+		for _, hd := range d.Headers {
+			if hd.Key == kafka.HeaderError {
+				byValue[string(d.Value)] = string(hd.Value)
+			}
+		}
+	}
+	for _, p := range poison {
+		reason, ok := byValue[p.value]
+		if !ok {
+			t.Errorf("no dead letter kept the bytes of %.60q", p.value)
+			continue
+		}
+		if !strings.Contains(reason, p.reason) {
+			t.Errorf("dead letter of %.60q says %q, want it to mention %q", p.value, reason, p.reason)
+		}
+	}
 }

@@ -134,10 +134,6 @@ func (cv *CompiledView) Apply(ev *schemas.Event) (key string, values []any, pass
 			env[cv.View.Derive[i].Name] = out
 		}
 	}
-	parts := make([]string, len(cv.keyIdx))
-	for i, k := range cv.keyIdx {
-		parts[i] = schemas.KeyPart(ev.Values[k])
-	}
 	values = make([]any, len(cv.inputSrc))
 	for i, src := range cv.inputSrc {
 		if src >= 0 {
@@ -146,7 +142,19 @@ func (cv *CompiledView) Apply(ev *schemas.Event) (key string, values []any, pass
 			values[i] = derivedVals[-src-1]
 		}
 	}
-	return schemas.JoinKey(parts), values, true
+	return cv.Key(ev), values, true
+}
+
+// Key returns the canonical key of the view's entity in an event.
+func (cv *CompiledView) Key(ev *schemas.Event) string {
+	if len(cv.keyIdx) == 1 {
+		return schemas.KeyPart(ev.Values[cv.keyIdx[0]])
+	}
+	parts := make([]string, len(cv.keyIdx))
+	for i, k := range cv.keyIdx {
+		parts[i] = schemas.KeyPart(ev.Values[k])
+	}
+	return schemas.JoinKey(parts)
 }
 
 // normalize converts an expression result to the Go types of Event.Values.

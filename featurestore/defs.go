@@ -104,6 +104,13 @@ func (r *Repo) StreamByTopic(topic string) *Stream {
 	return nil
 }
 
+// Repartitioned reports whether a view is keyed by an entity other than its
+// stream's, so its events must be re-keyed before they are applied.
+func (r *Repo) Repartitioned(v *View) bool {
+	s := r.Streams[v.Source]
+	return s != nil && v.Entity != s.Entity
+}
+
 // ViewsOf returns the views whose source is the named stream, sorted by name.
 func (r *Repo) ViewsOf(stream string) []*View {
 	var out []*View

@@ -62,7 +62,7 @@ func NewEngine(cluster kafka.Cluster, reg *featurestore.Registry, store *online.
 	opts.Registerer.MustRegister(e.events, e.commit)
 	e.job = groupJob{
 		name: "stream", cluster: cluster, registry: reg, h: e, logger: e.logger,
-		maxPoll: opts.MaxPollRecords, idleTick: time.Second,
+		maxPoll: opts.MaxPollRecords, idleTick: time.Second, repartition: true,
 	}
 	return e
 }
@@ -73,7 +73,11 @@ func (e *Engine) Run(ctx context.Context) error { return e.job.run(ctx) }
 // Lag returns how many records of the registry's streams the engine has
 // not applied yet.
 func (e *Engine) Lag(ctx context.Context, reg *featurestore.Registry) (int64, error) {
-	return lag(ctx, e.producer, reg.Repo(), e.store.Offsets)
+	topo, err := newTopology(reg.Repo(), true)
+	if err != nil {
+		return 0, err
+	}
+	return lag(ctx, e.producer, topo, e.store.Offsets)
 }
 
 func (e *Engine) offsets(stream string) (map[int32]int64, error) { return e.store.Offsets(stream) }
@@ -110,24 +114,26 @@ type outcome struct{ applied, duplicate, dead map[string]float64 }
 func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Record) error {
 	b := e.store.NewBatch()
 	defer b.Discard()
-	var dead []*kgo.Record
+	// Dead letters and re-keyed events are written before the offsets that
+	// consumed them commit: a crash in between writes them again, and the
+	// re-keyed copies are then dropped by event id.
+	var forward []*kgo.Record
 	out := outcome{map[string]float64{}, map[string]float64{}, map[string]float64{}}
 	for _, r := range recs {
 		job := topo.byTopic[r.Topic]
 		if job == nil {
 			continue
 		}
-		name := job.stream.Name
-		if err := e.applyOne(b, job, r, &dead, out); err != nil {
+		if err := e.applyOne(b, job, r, &forward, out); err != nil {
 			return err
 		}
-		if err := b.SetOffset(name, r.Partition, r.Offset+1); err != nil {
+		if err := b.SetOffset(job.name, r.Partition, r.Offset+1); err != nil {
 			return err
 		}
 	}
-	if len(dead) > 0 {
-		if err := e.producer.ProduceSync(ctx, dead...).FirstErr(); err != nil {
-			return fmt.Errorf("write dead letters: %w", err)
+	if len(forward) > 0 {
+		if err := e.producer.ProduceSync(ctx, forward...).FirstErr(); err != nil {
+			return fmt.Errorf("write dead letters and repartitioned events: %w", err)
 		}
 	}
 	start := time.Now()
@@ -147,16 +153,16 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 	return nil
 }
 
-func (e *Engine) applyOne(b *online.Batch, job *streamJob, r *kgo.Record, dead *[]*kgo.Record, out outcome) error {
+func (e *Engine) applyOne(b *online.Batch, job *streamJob, r *kgo.Record, forward *[]*kgo.Record, out outcome) error {
 	name := job.stream.Name
 	ev, err := job.dec.Decode(r.Value)
 	if err != nil {
-		*dead = append(*dead, deadLetter(r, name, err))
+		*forward = append(*forward, deadLetter(r, name, err))
 		out.dead[name]++
 		return nil
 	}
 	id := eventID(r, ev)
-	seen, err := b.Seen(name, id)
+	seen, err := b.Seen(job.name, id)
 	if err != nil {
 		return err
 	}
@@ -164,44 +170,46 @@ func (e *Engine) applyOne(b *online.Batch, job *streamJob, r *kgo.Record, dead *
 		out.duplicate[name]++
 		return nil
 	}
-	if err := b.MarkSeen(name, id); err != nil {
+	if err := b.MarkSeen(job.name, id); err != nil {
 		return err
 	}
+	arrival, seq := job.position(r)
 	for _, cv := range job.views {
 		key, values, pass := cv.Apply(ev)
 		if !pass {
 			continue
 		}
-		we := window.Event{Time: ev.Time, Arrival: arrival(r), Seq: window.SeqOf(r.Partition, r.Offset), Values: values}
+		we := window.Event{Time: ev.Time, Arrival: arrival, Seq: seq, Values: values}
 		if err := b.Put(cv.View.Name, cv.View.Version, key, &we); err != nil {
 			return err
 		}
 	}
-	out.applied[name]++
+	for _, cv := range job.reroute {
+		*forward = append(*forward, rerouted(r, cv, ev, id, arrival))
+	}
+	if !job.internal {
+		out.applied[name]++
+	}
 	return nil
 }
 
-// lag sums, over every stream partition, the records between a job's
-// committed offset and the end of the partition.
-func lag(ctx context.Context, cl *kgo.Client, repo *featurestore.Repo, committed func(string) (map[int32]int64, error)) (int64, error) {
-	var topics []string
-	for _, s := range repo.Streams {
-		topics = append(topics, s.Topic)
-	}
-	if len(topics) == 0 {
+// lag sums, over every partition of a topology's topics, the records
+// between a job's committed offset and the end of the partition.
+func lag(ctx context.Context, cl *kgo.Client, topo *topology, committed func(string) (map[int32]int64, error)) (int64, error) {
+	if len(topo.topics) == 0 {
 		return 0, nil
 	}
-	ends, err := kafka.EndOffsets(ctx, cl, topics...)
+	ends, err := kafka.EndOffsets(ctx, cl, topo.topics...)
 	if err != nil {
 		return 0, err
 	}
 	var total int64
-	for _, s := range repo.Streams {
-		offs, err := committed(s.Name)
+	for topic, job := range topo.byTopic {
+		offs, err := committed(job.name)
 		if err != nil {
 			return 0, err
 		}
-		for p, end := range ends[s.Topic] {
+		for p, end := range ends[topic] {
 			total += max(0, end-offs[p])
 		}
 	}

@@ -77,7 +77,7 @@ func newHarness(t *testing.T, yaml string) *harness {
 		t.Fatal(err)
 	}
 	h.registry, err = featurestore.OpenRegistry(t.Context(), log, func(ctx context.Context, next *featurestore.Repo) error {
-		return kafka.EnsureTopics(ctx, h.producer, kafka.Topic{Name: "clicks"}, kafka.Topic{Name: kafka.DLQTopic("clicks")})
+		return kafka.EnsureTopics(ctx, h.producer, kafka.TopicsFor(next)...)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -347,5 +347,87 @@ func TestPoisonRecordsGoToTheDeadLetterTopic(t *testing.T) {
 		if !strings.Contains(reason, p.reason) {
 			t.Errorf("dead letter of %.60q says %q, want it to mention %q", p.value, reason, p.reason)
 		}
+	}
+}
+
+const merchantRepo = `
+kind: entity
+name: user
+key: user_id
+---
+kind: entity
+name: merchant
+key: merchant_id
+---
+kind: stream
+name: clicks
+entity: user
+timestamp: ts
+timestamp_unit: ms
+schema:
+  - {name: user_id, type: string}
+  - {name: merchant_id, type: string}
+  - {name: n, type: int64}
+  - {name: ts, type: timestamp}
+---
+kind: feature_view
+name: merchant_clicks
+entity: merchant
+source: clicks
+features:
+  - {name: total, field: n, agg: sum}
+  - {name: last_n, field: n, agg: last}
+`
+
+// TestRepartitionedView applies a view keyed by merchant over a stream
+// keyed by user: events of one merchant come from users on different
+// partitions, go through sluice.repartition.merchant_clicks, and are
+// applied once each, also across a restart and a re-sent copy.
+func TestRepartitionedView(t *testing.T) {
+	h := newHarness(t, merchantRepo)
+	store, err := online.Open(t.TempDir(), online.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	ev := func(user, merchant, id string, n int, at int64) rec {
+		return rec{user, id, fmt.Sprintf(`{"user_id":%q,"merchant_id":%q,"n":%d,"ts":%d}`, user, merchant, n, at)}
+	}
+	var recs []rec
+	want := map[string]int64{}
+	for i := range 40 {
+		m := fmt.Sprintf("m%d", i%3)
+		recs = append(recs, ev(fmt.Sprintf("u%02d", i), m, fmt.Sprintf("e%d", i), i, ts+int64(i)))
+		want[m] += int64(i)
+	}
+	h.produce(t, recs[:20]...)
+	stop := runEngine(t, h, store)
+	stop()
+	h.produce(t, recs[20:]...)
+	// A copy of an event already re-keyed, as a crash before the commit
+	// would write it again: dropped by its id.
+	cp := &kgo.Record{Topic: kafka.RepartitionTopic("merchant_clicks"), Key: []byte("m0"), Value: []byte(recs[0].value),
+		Headers: []kgo.RecordHeader{{Key: kafka.HeaderEventID, Value: []byte("e0")}}}
+	if err := h.producer.ProduceSync(t.Context(), cp).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	stop = runEngine(t, h, store)
+	defer stop()
+
+	repo := h.registry.Repo()
+	at := ts*1000 + 1_000_000
+	for m, total := range want {
+		got := read(t, store, repo, "merchant_clicks", m, at)
+		if got[0].V != total {
+			t.Errorf("merchant %s: total %v, want %d", m, got[0].V, total)
+		}
+	}
+	// last follows the source order: m0's latest event is e39.
+	if got := read(t, store, repo, "merchant_clicks", "m0", at); got[1].V != int64(39) {
+		t.Errorf("m0 last = %v, want 39", got[1].V)
+	}
+	if n := len(consumeAll(t, h, kafka.RepartitionTopic("merchant_clicks"))); n != 41 {
+		t.Errorf("repartition topic holds %d records, want 40 + 1 copy", n)
 	}
 }

@@ -36,13 +36,17 @@ type groupJob struct {
 	logger   *slog.Logger
 	maxPoll  int
 	idleTick time.Duration
+	// repartition feeds views keyed by another entity through their
+	// repartition topics (the online engine); the offline sink reads only
+	// stream topics.
+	repartition bool
 }
 
 // run returns when ctx is done.
 func (g *groupJob) run(ctx context.Context) error {
 	for {
 		changed := g.registry.Changed()
-		topo, err := newTopology(g.registry.Repo())
+		topo, err := newTopology(g.registry.Repo(), g.repartition)
 		if err == nil && len(topo.topics) > 0 {
 			err = g.consume(ctx, topo, changed)
 		} else if err == nil {
@@ -141,7 +145,7 @@ func (g *groupJob) adjust(topo *topology, m map[string]map[int32]kgo.Offset) (ma
 		if job == nil {
 			continue
 		}
-		stored, err := g.h.offsets(job.stream.Name)
+		stored, err := g.h.offsets(job.name)
 		if err != nil {
 			return nil, err
 		}

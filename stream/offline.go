@@ -73,7 +73,11 @@ func (s *OfflineSink) Run(ctx context.Context) error { return s.job.run(ctx) }
 
 // Lag returns how many records the sink has not written yet.
 func (s *OfflineSink) Lag(ctx context.Context, reg *featurestore.Registry) (int64, error) {
-	return lag(ctx, s.producer, reg.Repo(), func(stream string) (map[int32]int64, error) {
+	topo, err := newTopology(reg.Repo(), false)
+	if err != nil {
+		return 0, err
+	}
+	return lag(ctx, s.producer, topo, func(stream string) (map[int32]int64, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.sink.Resume(stream), nil
@@ -104,7 +108,7 @@ func (s *OfflineSink) handle(ctx context.Context, topo *topology, recs []*kgo.Re
 		}
 		row := offline.Row{
 			Values: ev.Values, Key: job.dec.Key(ev), EventID: eventID(r, ev),
-			EventTime: ev.Time, Arrival: arrival(r), Partition: r.Partition, Offset: r.Offset,
+			EventTime: ev.Time, Arrival: r.Timestamp.UnixMicro(), Partition: r.Partition, Offset: r.Offset,
 		}
 		if s.sink.Add(job.stream.Schema, row) {
 			s.rows.WithLabelValues(name, "written").Inc()

@@ -9,51 +9,78 @@ import (
 
 	"github.com/sluicehq/sluice/connectors/kafka"
 	"github.com/sluicehq/sluice/featurestore"
+	"github.com/sluicehq/sluice/featurestore/window"
 	"github.com/sluicehq/sluice/schemas"
 )
 
-// topology is what one registry version asks the stream jobs to run.
+// topology is what one registry version asks a stream job to run.
 type topology struct {
 	byTopic map[string]*streamJob
 	topics  []string
 }
 
-// streamJob is one stream with its decoder and the views fed from it.
+// streamJob consumes one topic: a stream's, or a repartition topic that
+// carries a stream's events re-keyed for one view.
 type streamJob struct {
+	// name keys the job's offsets and seen event ids: the stream's name, or
+	// "repartition.<view>".
+	name   string
 	stream *featurestore.Stream
 	dec    *schemas.Decoder
-	views  []*featurestore.CompiledView
+	views  []*featurestore.CompiledView // applied from this topic
+	// reroute lists the views keyed by another entity, whose events this
+	// job re-keys to their repartition topics.
+	reroute []*featurestore.CompiledView
+	// internal is true for a repartition topic: the event's source position
+	// and arrival time come from headers.
+	internal bool
 }
 
-func newTopology(repo *featurestore.Repo) (*topology, error) {
+// newTopology lays out the jobs of repo. With repartition, views keyed by
+// another entity than their stream's are fed through repartition topics;
+// without, only the stream topics are read (the offline sink).
+func newTopology(repo *featurestore.Repo, repartition bool) (*topology, error) {
 	t := &topology{byTopic: map[string]*streamJob{}}
 	for _, st := range repo.Streams {
 		dec, err := schemas.NewDecoder(st.Schema)
 		if err != nil {
 			return nil, fmt.Errorf("stream %q: %w", st.Name, err)
 		}
-		job := &streamJob{stream: st, dec: dec}
+		job := &streamJob{name: st.Name, stream: st, dec: dec}
+		t.add(st.Topic, job)
+		if !repartition {
+			continue
+		}
 		for _, v := range repo.ViewsOf(st.Name) {
 			cv, err := featurestore.Compile(repo, v.Name)
 			if err != nil {
 				return nil, err
 			}
-			job.views = append(job.views, cv)
+			if !repo.Repartitioned(v) {
+				job.views = append(job.views, cv)
+				continue
+			}
+			job.reroute = append(job.reroute, cv)
+			t.add(kafka.RepartitionTopic(v.Name), &streamJob{
+				name: "repartition." + v.Name, stream: st, dec: dec,
+				views: []*featurestore.CompiledView{cv}, internal: true,
+			})
 		}
-		t.byTopic[st.Topic] = job
-		t.topics = append(t.topics, st.Topic)
 	}
 	return t, nil
+}
+
+func (t *topology) add(topic string, job *streamJob) {
+	t.byTopic[topic] = job
+	t.topics = append(t.topics, topic)
 }
 
 // eventID returns the id of a record's event: the sluice-event-id header,
 // else the producer's _event_id field, else one derived from the record's
 // position, which is stable across replays.
 func eventID(r *kgo.Record, ev *schemas.Event) string {
-	for _, h := range r.Headers {
-		if h.Key == kafka.HeaderEventID && len(h.Value) > 0 {
-			return string(h.Value)
-		}
+	if id := header(r, kafka.HeaderEventID); id != "" {
+		return id
 	}
 	if ev.ID != "" {
 		return ev.ID
@@ -61,8 +88,43 @@ func eventID(r *kgo.Record, ev *schemas.Event) string {
 	return "p" + strconv.Itoa(int(r.Partition)) + "-" + strconv.FormatInt(r.Offset, 10)
 }
 
-// arrival returns the record's arrival time in microseconds.
-func arrival(r *kgo.Record) int64 { return r.Timestamp.UnixMicro() }
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// position returns an event's arrival time (µs) and its Seq: from the
+// record itself, or, for a repartitioned record, from the headers that
+// carry the source record's.
+func (j *streamJob) position(r *kgo.Record) (arrival, seq int64) {
+	if j.internal {
+		a, err1 := strconv.ParseInt(header(r, kafka.HeaderArrivalTime), 10, 64)
+		p, err2 := strconv.ParseInt(header(r, kafka.HeaderSourcePartition), 10, 32)
+		o, err3 := strconv.ParseInt(header(r, kafka.HeaderSourceOffset), 10, 64)
+		if err1 == nil && err2 == nil && err3 == nil {
+			return a, window.SeqOf(int32(p), o)
+		}
+	}
+	return r.Timestamp.UnixMicro(), window.SeqOf(r.Partition, r.Offset)
+}
+
+// rerouted builds the record that carries an event to a view's
+// repartition topic.
+func rerouted(r *kgo.Record, cv *featurestore.CompiledView, ev *schemas.Event, id string, arrival int64) *kgo.Record {
+	return &kgo.Record{
+		Topic: kafka.RepartitionTopic(cv.View.Name), Key: []byte(cv.Key(ev)), Value: r.Value,
+		Headers: []kgo.RecordHeader{
+			{Key: kafka.HeaderEventID, Value: []byte(id)},
+			{Key: kafka.HeaderArrivalTime, Value: []byte(strconv.FormatInt(arrival, 10))},
+			{Key: kafka.HeaderSourcePartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+			{Key: kafka.HeaderSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		},
+	}
+}
 
 // deadLetter builds the DLQ record for a record that failed validation.
 func deadLetter(r *kgo.Record, stream string, err error) *kgo.Record {

@@ -250,11 +250,7 @@ func openRegistry(ctx context.Context, cluster kafka.Cluster, producer *kgo.Clie
 		}
 	}
 	return featurestore.OpenRegistry(ctx, log, func(ctx context.Context, next *featurestore.Repo) error {
-		var topics []kafka.Topic
-		for _, s := range next.Streams {
-			topics = append(topics, kafka.Topic{Name: s.Topic}, kafka.Topic{Name: kafka.DLQTopic(s.Name)})
-		}
-		return kafka.EnsureTopics(ctx, producer, topics...)
+		return kafka.EnsureTopics(ctx, producer, kafka.TopicsFor(next)...)
 	})
 }
 

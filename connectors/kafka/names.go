@@ -24,6 +24,9 @@ const (
 	HeaderSourceTopic     = "sluice-source-topic"
 	HeaderSourcePartition = "sluice-source-partition"
 	HeaderSourceOffset    = "sluice-source-offset"
+	// HeaderArrivalTime carries an event's arrival time (µs since the
+	// epoch) on internal topics, where the record's own time is later.
+	HeaderArrivalTime = "sluice-arrival-time"
 )
 
 // DefaultPartitions is the partition count of topics Sluice creates.

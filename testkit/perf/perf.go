@@ -96,11 +96,7 @@ func startCluster(ctx context.Context, dir, repoYAML string) (*cluster, error) {
 		return nil, err
 	}
 	c.registry, err = featurestore.OpenRegistry(ctx, log, func(ctx context.Context, next *featurestore.Repo) error {
-		var topics []kafka.Topic
-		for _, s := range next.Streams {
-			topics = append(topics, kafka.Topic{Name: s.Topic}, kafka.Topic{Name: kafka.DLQTopic(s.Name)})
-		}
-		return kafka.EnsureTopics(ctx, c.producer, topics...)
+		return kafka.EnsureTopics(ctx, c.producer, kafka.TopicsFor(next)...)
 	})
 	if err != nil {
 		c.close()

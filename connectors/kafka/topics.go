@@ -1,0 +1,24 @@
+package kafka
+
+import (
+	"sort"
+
+	"github.com/sluicehq/sluice/featurestore"
+)
+
+// TopicsFor lists the topics a repository needs: each stream's topic and
+// dead-letter topic, and a repartition topic for each view keyed by an
+// entity other than its stream's.
+func TopicsFor(repo *featurestore.Repo) []Topic {
+	var out []Topic
+	for _, s := range repo.Streams {
+		out = append(out, Topic{Name: s.Topic}, Topic{Name: DLQTopic(s.Name)})
+	}
+	for _, v := range repo.Views {
+		if repo.Repartitioned(v) {
+			out = append(out, Topic{Name: RepartitionTopic(v.Name)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

@@ -62,7 +62,7 @@ func NewEngine(cluster kafka.Cluster, reg *featurestore.Registry, store *online.
 	opts.Registerer.MustRegister(e.events, e.commit)
 	e.job = groupJob{
 		name: "stream", cluster: cluster, registry: reg, h: e, logger: e.logger,
-		maxPoll: opts.MaxPollRecords, idleTick: time.Second, repartition: true,
+		maxPoll: opts.MaxPollRecords, idleTick: time.Second, layout: withRepartition,
 	}
 	return e
 }
@@ -73,7 +73,7 @@ func (e *Engine) Run(ctx context.Context) error { return e.job.run(ctx) }
 // Lag returns how many records of the registry's streams the engine has
 // not applied yet.
 func (e *Engine) Lag(ctx context.Context, reg *featurestore.Registry) (int64, error) {
-	topo, err := newTopology(reg.Repo(), true)
+	topo, err := withRepartition(reg.Repo())
 	if err != nil {
 		return 0, err
 	}
@@ -114,9 +114,10 @@ type outcome struct{ applied, duplicate, dead map[string]float64 }
 func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Record) error {
 	b := e.store.NewBatch()
 	defer b.Discard()
-	// Dead letters and re-keyed events are written before the offsets that
-	// consumed them commit: a crash in between writes them again, and the
-	// re-keyed copies are then dropped by event id.
+	// Dead letters, re-keyed events and changelog entries are written
+	// before the offsets that consumed them commit: a crash in between
+	// writes them again; re-keyed copies are then dropped by event id, and
+	// changelog entries hold absolute values.
 	var forward []*kgo.Record
 	out := outcome{map[string]float64{}, map[string]float64{}, map[string]float64{}}
 	for _, r := range recs {
@@ -131,9 +132,12 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 			return err
 		}
 	}
+	for _, c := range b.Changes() {
+		forward = append(forward, &kgo.Record{Topic: kafka.ChangelogTopic(c.View), Key: c.Key, Value: c.Value})
+	}
 	if len(forward) > 0 {
 		if err := e.producer.ProduceSync(ctx, forward...).FirstErr(); err != nil {
-			return fmt.Errorf("write dead letters and repartitioned events: %w", err)
+			return fmt.Errorf("write dead letters, repartitioned events and changelogs: %w", err)
 		}
 	}
 	start := time.Now()

@@ -36,17 +36,15 @@ type groupJob struct {
 	logger   *slog.Logger
 	maxPoll  int
 	idleTick time.Duration
-	// repartition feeds views keyed by another entity through their
-	// repartition topics (the online engine); the offline sink reads only
-	// stream topics.
-	repartition bool
+	// layout says which topics the job reads for a registry version.
+	layout func(*featurestore.Repo) (*topology, error)
 }
 
 // run returns when ctx is done.
 func (g *groupJob) run(ctx context.Context) error {
 	for {
 		changed := g.registry.Changed()
-		topo, err := newTopology(g.registry.Repo(), g.repartition)
+		topo, err := g.layout(g.registry.Repo())
 		if err == nil && len(topo.topics) > 0 {
 			err = g.consume(ctx, topo, changed)
 		} else if err == nil {
@@ -87,6 +85,10 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(100*time.Millisecond),
+		// A member that died is noticed within seconds, not the default 45.
+		kgo.SessionTimeout(10*time.Second),
+		kgo.HeartbeatInterval(time.Second),
+		kgo.RebalanceTimeout(10*time.Second),
 		kgo.AdjustFetchOffsetsFn(func(_ context.Context, m map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 			return g.adjust(topo, m)
 		}),

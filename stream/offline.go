@@ -63,7 +63,7 @@ func NewOfflineSink(cluster kafka.Cluster, reg *featurestore.Registry, sink *off
 	logger := opts.Logger.With("component", "offline")
 	s.job = groupJob{
 		name: "offline", cluster: cluster, registry: reg, h: s, logger: logger,
-		maxPoll: 5000, idleTick: time.Second,
+		maxPoll: 5000, idleTick: time.Second, layout: streamsOnly,
 	}
 	return s
 }
@@ -73,7 +73,7 @@ func (s *OfflineSink) Run(ctx context.Context) error { return s.job.run(ctx) }
 
 // Lag returns how many records the sink has not written yet.
 func (s *OfflineSink) Lag(ctx context.Context, reg *featurestore.Registry) (int64, error) {
-	topo, err := newTopology(reg.Repo(), false)
+	topo, err := streamsOnly(reg.Repo())
 	if err != nil {
 		return 0, err
 	}

@@ -70,6 +70,20 @@ func newTopology(repo *featurestore.Repo, repartition bool) (*topology, error) {
 	return t, nil
 }
 
+// withRepartition lays out the stream engine's topics; streamsOnly the
+// offline sink's.
+func withRepartition(r *featurestore.Repo) (*topology, error) { return newTopology(r, true) }
+func streamsOnly(r *featurestore.Repo) (*topology, error)     { return newTopology(r, false) }
+
+// changelogs lays out a serve replica's topics: every view's changelog.
+func changelogs(r *featurestore.Repo) (*topology, error) {
+	t := &topology{byTopic: map[string]*streamJob{}}
+	for name := range r.Views {
+		t.add(kafka.ChangelogTopic(name), &streamJob{name: "changelog." + name})
+	}
+	return t, nil
+}
+
 func (t *topology) add(topic string, job *streamJob) {
 	t.byTopic[topic] = job
 	t.topics = append(t.topics, topic)

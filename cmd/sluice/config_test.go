@@ -60,8 +60,11 @@ func TestParseRole(t *testing.T) {
 	if r, err := parseRole("ingest"); err != nil || !r.ingest || r.stream || r.offline {
 		t.Errorf("ingest: %+v %v", r, err)
 	}
-	if _, err := parseRole("serve"); err == nil || !strings.Contains(err.Error(), "not available") {
-		t.Errorf("serve: %v", err)
+	if r, err := parseRole("serve"); err != nil || !r.serve || r.stream {
+		t.Errorf("serve: %+v %v", r, err)
+	}
+	if _, err := parseRole("flight"); err == nil || !strings.Contains(err.Error(), "not available") {
+		t.Errorf("flight: %v", err)
 	}
 	if _, err := parseRole("bogus"); err == nil {
 		t.Error("bogus role accepted")

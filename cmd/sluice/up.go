@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/segmentio/ksuid"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -62,7 +64,7 @@ func upCmd(g *globals) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.repo, "repo", "", "feature repository directory to apply at start")
-	fl.StringVar(&f.role, "role", "all", "roles to run: all, ingest, stream, offline")
+	fl.StringVar(&f.role, "role", "all", "roles to run: all, ingest, stream, offline, serve")
 	fl.StringVar(&f.httpAddr, "http.addr", "", "HTTP listen address (overrides http.addr)")
 	fl.StringVar(&f.embeddedAddr, "kafka.embedded.addr", "", "embedded broker address (overrides kafka.embedded.addr)")
 	fl.StringSliceVar(&f.brokers, "kafka.brokers", nil, "Kafka brokers; none runs the embedded broker")
@@ -70,22 +72,24 @@ func upCmd(g *globals) *cobra.Command {
 }
 
 // roles says which parts of a node run.
-type roles struct{ ingest, stream, offline bool }
+type roles struct{ ingest, stream, offline, serve bool }
 
 func parseRole(s string) (roles, error) {
 	switch s {
 	case "all":
-		return roles{true, true, true}, nil
+		return roles{ingest: true, stream: true, offline: true}, nil
 	case "ingest":
 		return roles{ingest: true}, nil
 	case "stream":
 		return roles{stream: true}, nil
 	case "offline":
 		return roles{offline: true}, nil
-	case "serve", "monitor", "flight":
-		return roles{}, fmt.Errorf("--role %s: not available in this version (use all, ingest, stream or offline)", s)
+	case "serve":
+		return roles{serve: true}, nil
+	case "monitor", "flight":
+		return roles{}, fmt.Errorf("--role %s: not available in this version (use all, ingest, stream, offline or serve)", s)
 	}
-	return roles{}, fmt.Errorf("--role %q: unknown (use all, ingest, stream or offline)", s)
+	return roles{}, fmt.Errorf("--role %q: unknown (use all, ingest, stream, offline or serve)", s)
 }
 
 func runUp(ctx context.Context, c Config, f *upFlags) error {
@@ -126,16 +130,27 @@ func runUp(ctx context.Context, c Config, f *upFlags) error {
 	var jobs []func(context.Context) error
 
 	var store *online.Store
-	if r.stream {
+	if r.stream || r.serve {
 		store, err = online.Open(filepath.Join(c.DataDir, "online"), online.Options{DedupeHorizon: c.Online.DedupeHorizon, Logger: logger})
 		if err != nil {
 			return err
 		}
 		defer store.Close()
+		ready["online_store"] = func(context.Context) error { return store.Check() }
+	}
+	if r.serve {
+		id, err := replicaID(c.DataDir)
+		if err != nil {
+			return err
+		}
+		rep := stream.NewReplica(cluster, registry, store, producer, stream.ReplicaOptions{Logger: logger, Registerer: reg, ID: id})
+		jobs = append(jobs, rep.Run)
+		ready["replica"] = caughtUp(func(ctx context.Context) (int64, error) { return rep.Lag(ctx, registry) })
+	}
+	if r.stream {
 		eng := stream.NewEngine(cluster, registry, store, producer, stream.Options{Logger: logger, Registerer: reg})
 		jobs = append(jobs, eng.Run)
 		ready["stream"] = caughtUp(func(ctx context.Context) (int64, error) { return eng.Lag(ctx, registry) })
-		ready["online_store"] = func(context.Context) error { return store.Check() }
 	}
 	if r.offline {
 		sink, err := offline.Open(filepath.Join(c.DataDir, "offline"), offline.Options{Logger: logger})
@@ -268,6 +283,20 @@ func applyDir(ctx context.Context, reg *featurestore.Registry, dir string, logge
 		fmt.Fprint(os.Stderr, plan.String())
 	}
 	return nil
+}
+
+// replicaID returns the id of a serve replica's consumer group, kept in
+// the data dir so a restarted replica resumes where it stopped.
+func replicaID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "replica-id")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	id := ksuid.New().String()
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("replica id: %w", err)
+	}
+	return id, nil
 }
 
 // maxReadyLag is how far behind the stream engine may be and still be ready.

@@ -7,14 +7,15 @@ import (
 )
 
 // TopicsFor lists the topics a repository needs: each stream's topic and
-// dead-letter topic, and a repartition topic for each view keyed by an
-// entity other than its stream's.
+// dead-letter topic, each view's compacted changelog, and a repartition
+// topic for each view keyed by an entity other than its stream's.
 func TopicsFor(repo *featurestore.Repo) []Topic {
 	var out []Topic
 	for _, s := range repo.Streams {
 		out = append(out, Topic{Name: s.Topic}, Topic{Name: DLQTopic(s.Name)})
 	}
 	for _, v := range repo.Views {
+		out = append(out, Topic{Name: ChangelogTopic(v.Name), Compacted: true})
 		if repo.Repartitioned(v) {
 			out = append(out, Topic{Name: RepartitionTopic(v.Name)})
 		}

@@ -81,9 +81,18 @@ func (s *Store) Offsets(stream string) (map[int32]int64, error) {
 // Batch is one atomic unit: events applied, ids seen and offsets consumed.
 // It is not safe for concurrent use.
 type Batch struct {
-	s   *Store
-	txn *badger.Txn
-	buf []byte
+	s       *Store
+	txn     *badger.Txn
+	buf     []byte
+	changes []Change
+}
+
+// Change is one entry a batch wrote to a view's state: its absolute new
+// value, so applying it again is harmless. Changelogs carry them to
+// replicas.
+type Change struct {
+	View       string
+	Key, Value []byte
 }
 
 // NewBatch starts a batch. Call Commit or Discard.
@@ -123,8 +132,28 @@ func (b *Batch) MarkSeen(stream, id string) error {
 
 // Put stores one event of an entity for a view version.
 func (b *Batch) Put(view string, version int, key string, ev *window.Event) error {
-	b.buf = encodeEvent(b.buf[:0], ev)
-	return b.set(badger.NewEntry(eventKey(view, version, key, ev.Time, ev.Seq), append([]byte(nil), b.buf...)))
+	k := eventKey(view, version, key, ev.Time, ev.Seq)
+	v := encodeEvent(nil, ev)
+	if err := b.set(badger.NewEntry(k, v)); err != nil {
+		return err
+	}
+	b.changes = append(b.changes, Change{View: view, Key: k, Value: v})
+	return nil
+}
+
+// Changes returns the view state the batch wrote, in order.
+func (b *Batch) Changes() []Change { return b.changes }
+
+// Apply writes a change that another store made (a replica following a
+// changelog). It refuses keys outside view state.
+func (b *Batch) Apply(key, value []byte) error {
+	if len(key) < 2 || key[0] != 'e' || key[1] != 0 {
+		return fmt.Errorf("online store: changelog key %q is not view state", key)
+	}
+	if err := decodeEvent(value, &window.Event{}); err != nil {
+		return fmt.Errorf("online store: changelog value of %q: %w", key, err)
+	}
+	return b.set(badger.NewEntry(append([]byte(nil), key...), append([]byte(nil), value...)))
 }
 
 // SetOffset records the next offset to consume of a stream partition.

@@ -20,12 +20,17 @@ type OracleEvent struct {
 type OracleResult struct {
 	Value  any
 	Status string
+	// EventTime is the event time of the latest event the value includes
+	// (for last and first, of the chosen event); zero when it includes none.
+	EventTime time.Time
 }
 
 // Oracle computes the value of feature f at t over events by brute force,
 // straight from the text of DESIGN.md section 4, sharing no code with the
 // engine. Events must already be the ones that pass the view's filter and
-// carry derived fields; duplicates must already be removed.
+// carry derived fields; duplicates must already be removed. It covers every
+// aggregation; approx_distinct gives the exact number of distinct values,
+// which a HyperLogLog estimate must match within 2%.
 func Oracle(f featurestore.Feature, events []OracleEvent, t time.Time, asServed bool) OracleResult {
 	tu := t.UnixMicro()
 	var all []OracleEvent // every event visible at t, of any age
@@ -55,7 +60,21 @@ func Oracle(f featurestore.Feature, events []OracleEvent, t time.Time, asServed 
 			in = append(in, e)
 		}
 	}
-	return oracleAgg(f, in, len(all) > 0, older)
+	res := oracleAgg(f, in, len(all) > 0, older)
+	res.EventTime = oracleEventTime(f, in)
+	return res
+}
+
+// oracleEventTime is the time of the latest included event; for last and
+// first, of the chosen one. in is sorted by time.
+func oracleEventTime(f featurestore.Feature, in []OracleEvent) time.Time {
+	switch {
+	case len(in) == 0:
+		return time.Time{}
+	case f.Agg == "first":
+		return in[0].Time
+	}
+	return in[len(in)-1].Time
 }
 
 // oracleLower is floor(t - w, h) for windows and t - ttl for last/first.
@@ -92,14 +111,14 @@ func oracleAgg(f featurestore.Feature, in []OracleEvent, seen, older bool) Oracl
 	present := func(v any) OracleResult {
 		if v == nil {
 			if !seen {
-				return OracleResult{nil, "NOT_FOUND"}
+				return OracleResult{Value: nil, Status: "NOT_FOUND"}
 			}
-			return OracleResult{nil, "NULL_VALUE"}
+			return OracleResult{Value: nil, Status: "NULL_VALUE"}
 		}
 		if !seen {
-			return OracleResult{v, "NOT_FOUND"}
+			return OracleResult{Value: v, Status: "NOT_FOUND"}
 		}
-		return OracleResult{v, "PRESENT"}
+		return OracleResult{Value: v, Status: "PRESENT"}
 	}
 	nums := func() []float64 {
 		var xs []float64
@@ -179,9 +198,9 @@ func oracleAgg(f featurestore.Feature, in []OracleEvent, seen, older bool) Oracl
 	case "last", "first":
 		if len(in) == 0 {
 			if older {
-				return OracleResult{nil, "OUTSIDE_MAX_AGE"}
+				return OracleResult{Value: nil, Status: "OUTSIDE_MAX_AGE"}
 			}
-			return OracleResult{nil, "NOT_FOUND"}
+			return OracleResult{Value: nil, Status: "NOT_FOUND"}
 		}
 		if f.Agg == "last" {
 			return present(in[len(in)-1].Fields[f.Field])
@@ -194,6 +213,24 @@ func oracleAgg(f featurestore.Feature, in []OracleEvent, seen, older bool) Oracl
 			}
 		}
 		return present(first.Fields[f.Field])
+	case "last_n":
+		if len(in) == 0 {
+			return present(nil)
+		}
+		var vs []any
+		for _, e := range in[max(0, len(in)-f.N):] {
+			vs = append(vs, e.Fields[f.Field])
+		}
+		return present(vs)
+	case "approx_distinct":
+		if len(in) == 0 {
+			return present(nil)
+		}
+		distinct := map[any]bool{}
+		for _, e := range in {
+			distinct[e.Fields[f.Field]] = true
+		}
+		return present(int64(len(distinct)))
 	}
 	panic("oracle: aggregation " + string(f.Agg) + " not covered")
 }

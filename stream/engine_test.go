@@ -431,3 +431,52 @@ func TestRepartitionedView(t *testing.T) {
 		t.Errorf("repartition topic holds %d records, want 40 + 1 copy", n)
 	}
 }
+
+// TestOfflineSinkCompactsClosedDays flushes one user's events of a closed
+// day in several files, then lets the running job compact them into one.
+func TestOfflineSinkCompactsClosedDays(t *testing.T) {
+	h := newHarness(t, repoYAML)
+	dir := t.TempDir()
+	sink, err := offline.Open(dir, offline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	job := stream.NewOfflineSink(h.cluster, h.registry, sink, h.producer, stream.SinkOptions{
+		FlushInterval: 10 * time.Millisecond, CompactEvery: 200 * time.Millisecond,
+	})
+	done := make(chan error, 1)
+	go func() { done <- job.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	ts := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC).UnixMilli()
+	for round := range 4 { // each round is flushed into its own file
+		h.produce(t, click("a", fmt.Sprintf("e%d", round), round, ts+int64(round)))
+		waitLag(t, func(ctx context.Context) (int64, error) { return job.Lag(ctx, h.registry) })
+	}
+	err = testkit.Eventually(t.Context(), 20*time.Second, func() error {
+		files, err := offline.Files(dir, "clicks")
+		if err != nil {
+			return err
+		}
+		if len(files) != 1 {
+			return fmt.Errorf("%d files, want 1 after compaction", len(files))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := offline.ReadStream(dir, "clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 4 {
+		t.Fatalf("%d rows after compaction, want 4", len(rows))
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sluicehq/sluice/connectors/kafka"
 	"github.com/sluicehq/sluice/featurestore"
@@ -24,6 +25,9 @@ type SinkOptions struct {
 	FlushInterval time.Duration
 	// FlushRows flushes once this many rows are buffered. Default 200,000.
 	FlushRows int
+	// CompactEvery is how often closed days' small files are compacted.
+	// Default 10 minutes.
+	CompactEvery time.Duration
 }
 
 // OfflineSink writes every valid event of every stream to the offline store,
@@ -52,6 +56,9 @@ func NewOfflineSink(cluster kafka.Cluster, reg *featurestore.Registry, sink *off
 	if opts.FlushRows == 0 {
 		opts.FlushRows = 200_000
 	}
+	if opts.CompactEvery == 0 {
+		opts.CompactEvery = 10 * time.Minute
+	}
 	s := &OfflineSink{
 		sink: sink, producer: producer, opts: opts, lastFlush: time.Now(),
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -68,8 +75,39 @@ func NewOfflineSink(cluster kafka.Cluster, reg *featurestore.Registry, sink *off
 	return s
 }
 
-// Run consumes until ctx is done, then flushes.
-func (s *OfflineSink) Run(ctx context.Context) error { return s.job.run(ctx) }
+// Run consumes until ctx is done, then flushes; meanwhile it compacts the
+// small files of closed days.
+func (s *OfflineSink) Run(ctx context.Context) error {
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return s.job.run(ctx) })
+	eg.Go(func() error { return s.compactLoop(ctx) })
+	return eg.Wait()
+}
+
+// compactLoop compacts closed days every CompactEvery. A failed round is
+// logged and tried again next time: compaction never loses rows.
+func (s *OfflineSink) compactLoop(ctx context.Context) error {
+	tick := time.NewTicker(s.opts.CompactEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		for _, st := range s.job.registry.Repo().Streams {
+			s.sink.AddSchema(st.Schema)
+		}
+		stats, err := s.sink.CompactClosedDays(ctx, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.job.logger.Error("compact closed days", "err", err)
+		case stats.Files > 0:
+			s.job.logger.Info("compacted closed days", "files", stats.Files, "written", stats.Written,
+				"rows", stats.Rows, "duration", stats.Duration)
+		}
+	}
+}
 
 // Lag returns how many records the sink has not written yet.
 func (s *OfflineSink) Lag(ctx context.Context, reg *featurestore.Registry) (int64, error) {

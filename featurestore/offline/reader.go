@@ -17,7 +17,8 @@ import (
 )
 
 // Files returns the paths of a stream's committed Parquet files under the
-// store's directory dir, ordered by date, partition and first offset.
+// store's directory dir, ordered by date, partition and first offset. Files
+// a compaction has replaced but not yet deleted are left out.
 func Files(dir, stream string) ([]string, error) {
 	type file struct {
 		date      string
@@ -56,7 +57,7 @@ func Files(dir, stream string) ([]string, error) {
 	for i, f := range files {
 		paths[i] = f.path
 	}
-	return paths, nil
+	return withoutReplaced(paths), nil
 }
 
 // ReadStream reads every committed row of a stream, file by file in the

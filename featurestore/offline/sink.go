@@ -44,6 +44,8 @@ type Options struct {
 	CommitRows int
 	// Logger receives the sink's logs (default: discarded).
 	Logger *slog.Logger
+	// Compact configures Compact and CompactClosedDays.
+	Compact CompactOptions
 
 	// crash, when set, is asked at each named point of a commit whether the
 	// process dies there; tests use it to stop a commit half-way.
@@ -61,7 +63,7 @@ func (o *Options) Validate() error {
 	if o.CommitRows < 0 {
 		return fmt.Errorf("offline store: CommitRows is %d; use a positive number or 0 for the default", o.CommitRows)
 	}
-	return nil
+	return o.Compact.validate()
 }
 
 func (o Options) withDefaults() Options {
@@ -101,6 +103,8 @@ type Sink struct {
 	opts Options
 	log  *slog.Logger
 	db   *badger.DB
+
+	compactMu sync.Mutex // one compaction at a time; taken before mu
 
 	mu             sync.Mutex
 	closed         bool

@@ -155,6 +155,9 @@ func (s *Sink) recover() error {
 		}
 		s.log.Info("finished an interrupted commit", "files", len(renames))
 	}
+	if err := s.recoverCompactions(); err != nil {
+		return err
+	}
 	removed := 0
 	err = filepath.WalkDir(filepath.Join(s.dir, streamsDir), func(path string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -25,4 +25,9 @@
 //
 // Open finishes the renames a crash interrupted after step 2 and deletes
 // temporary files no transaction recorded.
+//
+// Compact merges a closed day's small files of one partition into large
+// sorted ones (see compact.go). Its swap is recorded in the same Badger
+// state before any file is renamed, so Open finishes or discards it after a
+// crash, and Files never lists a row twice.
 package offline

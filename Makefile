@@ -36,9 +36,10 @@ run: build fraud ## run the fraud example: a node, live events, features printed
 deps: ## install what the tests need (kcat, clickhouse-server) when missing
 	bash scripts/deps.sh
 
-test: deps vet ## vet, then all tests, then the race detector on the concurrent packages
+test: deps vet ## vet, all tests, the race detector on the concurrent packages, then DuckDB reading the Parquet store
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
+	cd bench && $(GO) test -count=1 -timeout 20m ./...
 
 vet: ## go vet
 	$(GO) vet ./...

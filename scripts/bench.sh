@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the benchmarks of DESIGN.md section 10 with `sluice bench` and prints
 # their summary lines as one table. NAME=x runs one (stream, freshness,
-# ingest); NAME=go runs the Go micro-benchmarks of every package instead.
+# ingest, offline); NAME=go runs the Go micro-benchmarks of every package
+# instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,7 @@ if [[ $name == go ]]; then
 fi
 
 "$go" build -o bin/sluice ./cmd/sluice
-names=(stream freshness ingest)
+names=(stream freshness ingest offline)
 if [[ -n $name ]]; then
 	names=("$name")
 fi

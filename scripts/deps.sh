@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the programs the tests use when they are missing: kcat (a plain
-# Kafka client, to check that Sluice speaks to any producer).
+# Kafka client, to check that Sluice speaks to any producer) and
+# clickhouse-server (the offline store's SQL side, which the tests run as a
+# real server).
 #
 # When a program cannot be installed: with CI=true this fails, because CI
 # must run every test; elsewhere it warns, and the tests that need the
@@ -10,6 +12,7 @@ set -euo pipefail
 # command the tests run -> the Debian package that provides it
 declare -A packages=(
 	[kcat]=kcat
+	[clickhouse-server]=clickhouse-server
 )
 
 # have reports whether a program is installed. Servers land in /usr/sbin,

@@ -1,4 +1,5 @@
-// Package serve is Sluice's online serving API: POST /get-online-features in
+// Package serve is Sluice's HTTP API for reads: POST /get-online-features in
 // Feast's wire format, with values computed by the time rule over the online
-// store, plus the node's registry and health endpoints.
+// store; POST /v1/sql over ClickHouse; and the node's registry and health
+// endpoints. Its Client calls them.
 package serve

@@ -163,6 +163,15 @@ func runUp(ctx context.Context, c Config, f *upFlags) error {
 		})
 		jobs = append(jobs, job.Run)
 	}
+	chJob, chSQL, closeCH, err := clickHouseSide(c, r.offline, registry, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer closeCH()
+	if chJob != nil {
+		jobs = append(jobs, chJob)
+	}
+	chSQL.Register(mux)
 	if r.ingest {
 		ingest.New(producer, ingest.RegistryStreams(registry), ingest.Options{
 			MaxBodyBytes: c.HTTP.MaxBodyBytes, Logger: logger, Registerer: reg,

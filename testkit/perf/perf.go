@@ -170,7 +170,7 @@ features:
 `
 
 // Names lists the benchmarks.
-var Names = []string{"stream", "freshness", "ingest"}
+var Names = []string{"stream", "freshness", "ingest", "offline"}
 
 // Run runs the named benchmark and returns its figures.
 func Run(ctx context.Context, name string, o Options) ([]Figure, error) {
@@ -181,6 +181,8 @@ func Run(ctx context.Context, name string, o Options) ([]Figure, error) {
 		return Freshness(ctx, o)
 	case "ingest":
 		return Ingest(ctx, o)
+	case "offline":
+		return Offline(ctx, o)
 	}
 	return nil, fmt.Errorf("unknown benchmark %q (have %s)", name, strings.Join(Names, ", "))
 }

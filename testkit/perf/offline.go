@@ -44,8 +44,8 @@ func Offline(ctx context.Context, o Options) ([]Figure, error) {
 	}
 	defer sink.Close()
 	o.progress("offline: writing them to Parquet with the offline sink")
-	// Small flushes leave many files per day for compaction to merge.
-	job := stream.NewOfflineSink(c.kc, c.registry, sink, c.producer, stream.SinkOptions{FlushRows: 20_000, CompactEvery: time.Hour})
+	// About 25 flushes leave many files per day for compaction to merge.
+	job := stream.NewOfflineSink(c.kc, c.registry, sink, c.producer, stream.SinkOptions{FlushRows: max(n/25, 100), CompactEvery: time.Hour})
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	start := time.Now()

@@ -33,7 +33,12 @@ func TestBenchmarksRun(t *testing.T) {
 	}
 	for _, name := range Names {
 		t.Run(name, func(t *testing.T) {
-			figs, err := Run(t.Context(), name, Options{Dir: t.TempDir(), Events: 5000, Rate: 2000, Duration: 3 * time.Second})
+			events := 5000
+			if name == "offline" {
+				// Enough for several sink polls, so a day has files to merge.
+				events = 40_000
+			}
+			figs, err := Run(t.Context(), name, Options{Dir: t.TempDir(), Events: events, Rate: 2000, Duration: 3 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}

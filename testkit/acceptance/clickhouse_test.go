@@ -94,6 +94,20 @@ func TestClickHouseExactlyOnceAfterKills(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\nlog:\n%s", err, node.Log())
 	}
+	// The Parquet files ClickHouse was loaded from hold each event once too.
+	rows, _, err := readParquet(node.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := countIDs(rows)
+	for _, e := range events {
+		if ids[e.ID] != 1 {
+			t.Errorf("event %s is in parquet %d times, want 1", e.ID, ids[e.ID])
+		}
+	}
+	if len(rows) != len(events) {
+		t.Errorf("parquet holds %d rows, want %d", len(rows), len(events))
+	}
 
 	type agg struct {
 		n   int
@@ -106,24 +120,24 @@ func TestClickHouseExactlyOnceAfterKills(t *testing.T) {
 		a.sum += e.Amount
 		want[e.User] = a
 	}
-	rows, err := sqlCSV(t, node.URL(), "SELECT user_id, count(), sum(amount) FROM sluice.transactions GROUP BY user_id ORDER BY user_id")
+	sums, err := sqlCSV(t, node.URL(), "SELECT user_id, count(), sum(amount) FROM sluice.transactions GROUP BY user_id ORDER BY user_id")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows = rows[1:] // header
+	sums = sums[1:] // header
 	users := make([]string, 0, len(want))
 	for u := range want {
 		users = append(users, u)
 	}
 	sort.Strings(users)
-	if len(rows) != len(users) {
-		t.Fatalf("%d users in ClickHouse, want %d: %v", len(rows), len(users), rows)
+	if len(sums) != len(users) {
+		t.Fatalf("%d users in ClickHouse, want %d: %v", len(sums), len(users), sums)
 	}
 	for i, u := range users {
-		n, _ := strconv.Atoi(rows[i][1])
-		sum, _ := strconv.ParseFloat(rows[i][2], 64)
-		if rows[i][0] != u || n != want[u].n || math.Abs(sum-want[u].sum) > 1e-6*math.Abs(want[u].sum) {
-			t.Errorf("row %v, want %s %d %.2f", rows[i], u, want[u].n, want[u].sum)
+		n, _ := strconv.Atoi(sums[i][1])
+		sum, _ := strconv.ParseFloat(sums[i][2], 64)
+		if sums[i][0] != u || n != want[u].n || math.Abs(sum-want[u].sum) > 1e-6*math.Abs(want[u].sum) {
+			t.Errorf("row %v, want %s %d %.2f", sums[i], u, want[u].n, want[u].sum)
 		}
 	}
 	node.Stop()

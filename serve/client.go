@@ -68,3 +68,26 @@ func (c *Client) post(ctx context.Context, path string, in, out any) error {
 	dec.UseNumber() // keeps int64 values exact
 	return dec.Decode(out)
 }
+
+// Ready calls GET /readyz and returns whether the node is ready and each
+// check's answer ("ok" or why not).
+func (c *Client) Ready(ctx context.Context) (bool, map[string]string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.URL, "/")+"/readyz", nil)
+	if err != nil {
+		return false, nil, err
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false, nil, fmt.Errorf("no Sluice node answers at %s: %w", c.URL, err)
+	}
+	defer resp.Body.Close()
+	checks := map[string]string{}
+	if err := json.NewDecoder(resp.Body).Decode(&checks); err != nil {
+		return false, nil, fmt.Errorf("/readyz: %w", err)
+	}
+	return resp.StatusCode == http.StatusOK, checks, nil
+}

@@ -77,10 +77,12 @@ func (e *Engine) Lag(ctx context.Context, reg *featurestore.Registry) (int64, er
 	if err != nil {
 		return 0, err
 	}
-	return lag(ctx, e.producer, topo, e.store.Offsets)
+	return lag(ctx, e.producer, topo, e.names, e.store.Offsets)
 }
 
-func (e *Engine) offsets(stream string) (map[int32]int64, error) { return e.store.Offsets(stream) }
+func (e *Engine) offsets(name string) (map[int32]int64, error) { return e.store.Offsets(name) }
+
+func (e *Engine) names(job *streamJob) []string { return job.names() }
 
 func (e *Engine) idle(context.Context) error { return nil }
 
@@ -120,15 +122,13 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 	// changelog entries hold absolute values.
 	var forward []*kgo.Record
 	out := outcome{map[string]float64{}, map[string]float64{}, map[string]float64{}}
+	progress := map[string]map[int32]int64{} // committed offsets, by progress name
 	for _, r := range recs {
 		job := topo.byTopic[r.Topic]
 		if job == nil {
 			continue
 		}
-		if err := e.applyOne(b, job, r, &forward, out); err != nil {
-			return err
-		}
-		if err := b.SetOffset(job.name, r.Partition, r.Offset+1); err != nil {
+		if err := e.applyOne(b, job, r, progress, &forward, out); err != nil {
 			return err
 		}
 	}
@@ -157,28 +157,69 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 	return nil
 }
 
-func (e *Engine) applyOne(b *online.Batch, job *streamJob, r *kgo.Record, forward *[]*kgo.Record, out outcome) error {
+// applyOne takes one record to every part of its job that has not had it
+// yet: each view (a view version that is new replays the log: its
+// backfill), each re-keyed view, and the job itself (dead letters and
+// metrics, once per record).
+func (e *Engine) applyOne(b *online.Batch, job *streamJob, r *kgo.Record, progress map[string]map[int32]int64, forward *[]*kgo.Record, out outcome) error {
+	due := func(name string) (bool, error) {
+		offs, ok := progress[name]
+		if !ok {
+			var err error
+			if offs, err = e.store.Offsets(name); err != nil {
+				return false, err
+			}
+			progress[name] = offs
+		}
+		if r.Offset < offs[r.Partition] {
+			return false, nil
+		}
+		offs[r.Partition] = r.Offset + 1
+		return true, b.SetOffset(name, r.Partition, r.Offset+1)
+	}
 	name := job.stream.Name
-	ev, err := job.dec.Decode(r.Value)
+	live, err := due(job.name)
 	if err != nil {
-		*forward = append(*forward, deadLetter(r, name, err))
-		out.dead[name]++
+		return err
+	}
+	ev, decodeErr := job.dec.Decode(r.Value)
+	if decodeErr != nil {
+		if live {
+			*forward = append(*forward, deadLetter(r, name, decodeErr))
+			out.dead[name]++
+		}
+		// Views still mark the record consumed.
+		for _, n := range job.names()[1:] {
+			if _, err := due(n); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	id := eventID(r, ev)
-	seen, err := b.Seen(job.name, id)
-	if err != nil {
-		return err
-	}
-	if seen {
-		out.duplicate[name]++
-		return nil
-	}
-	if err := b.MarkSeen(job.name, id); err != nil {
-		return err
-	}
 	arrival, seq := job.position(r)
+	applied, dup := false, false
 	for _, cv := range job.views {
+		vk := viewKey(cv)
+		ok, err := due(vk)
+		if err != nil || !ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		seen, err := b.Seen(vk, id)
+		if err != nil {
+			return err
+		}
+		if seen {
+			dup = true
+			continue
+		}
+		if err := b.MarkSeen(vk, id); err != nil {
+			return err
+		}
+		applied = true
 		key, values, pass := cv.Apply(ev)
 		if !pass {
 			continue
@@ -189,17 +230,29 @@ func (e *Engine) applyOne(b *online.Batch, job *streamJob, r *kgo.Record, forwar
 		}
 	}
 	for _, cv := range job.reroute {
-		*forward = append(*forward, rerouted(r, cv, ev, id, arrival))
+		ok, err := due(rerouteKey(cv))
+		if err != nil {
+			return err
+		}
+		if ok {
+			*forward = append(*forward, rerouted(r, cv, ev, id, arrival))
+		}
 	}
-	if !job.internal {
-		out.applied[name]++
+	if live && !job.internal {
+		switch {
+		case dup && !applied:
+			out.duplicate[name]++
+		default:
+			out.applied[name]++
+		}
 	}
 	return nil
 }
 
-// lag sums, over every partition of a topology's topics, the records
-// between a job's committed offset and the end of the partition.
-func lag(ctx context.Context, cl *kgo.Client, topo *topology, committed func(string) (map[int32]int64, error)) (int64, error) {
+// lag sums, over every partition of a topology's topics and every progress
+// name of its job, the records between the committed offset and the end of
+// the partition.
+func lag(ctx context.Context, cl *kgo.Client, topo *topology, names func(*streamJob) []string, committed func(string) (map[int32]int64, error)) (int64, error) {
 	if len(topo.topics) == 0 {
 		return 0, nil
 	}
@@ -209,12 +262,14 @@ func lag(ctx context.Context, cl *kgo.Client, topo *topology, committed func(str
 	}
 	var total int64
 	for topic, job := range topo.byTopic {
-		offs, err := committed(job.name)
-		if err != nil {
-			return 0, err
-		}
-		for p, end := range ends[topic] {
-			total += max(0, end-offs[p])
+		for _, name := range names(job) {
+			offs, err := committed(name)
+			if err != nil {
+				return 0, err
+			}
+			for p, end := range ends[topic] {
+				total += max(0, end-offs[p])
+			}
 		}
 	}
 	return total, nil

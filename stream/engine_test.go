@@ -215,18 +215,47 @@ func TestEnginePicksUpNewViews(t *testing.T) {
 	stop := runEngine(t, h, store)
 	defer stop()
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	// Two events, one re-sent, before the new view exists...
+	h.produce(t, click("a", "x1", 1, ts), click("a", "x2", 1, ts+1), click("a", "x1", 1, ts))
+	waitLag(t, func(ctx context.Context) (int64, error) { return runLag(ctx, h, store) })
 	h.apply(t, repoYAML+extraView)
-	h.produce(t, click("a", "x1", 1, ts), click("a", "x2", 1, ts+1))
+	// ...and two after: the new view is backfilled from the log, once each.
+	h.produce(t, click("a", "x3", 1, ts+2), click("a", "x4", 1, ts+3), click("a", "x2", 1, ts+1))
+	at := ts*1000 + 5000
 	err = testkit.Eventually(t.Context(), 20*time.Second, func() error {
-		got := read(t, store, h.registry.Repo(), "user_clicks_late", "a", ts*1000+5000)
-		if got[0].V != int64(2) {
-			return fmt.Errorf("new view counts %v, want 2", got[0].V)
+		got := read(t, store, h.registry.Repo(), "user_clicks_late", "a", at)
+		if got[0].V != int64(4) {
+			return fmt.Errorf("new view counts %v, want 4", got[0].V)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got := read(t, store, h.registry.Repo(), "user_clicks", "a", at); got[1].V != int64(4) {
+		t.Errorf("existing view counts %v, want 4", got[1].V)
+	}
+	// A changed view is a new version, built from the whole log too.
+	h.apply(t, repoYAML+strings.Replace(extraView, "{name: events, agg: count}", "{name: events, agg: count}\n  - {name: total, field: n, agg: sum}", 1))
+	repo := h.registry.Repo()
+	if v := repo.Views["user_clicks_late"].Version; v != 2 {
+		t.Fatalf("version %d, want 2", v)
+	}
+	err = testkit.Eventually(t.Context(), 20*time.Second, func() error {
+		got := read(t, store, repo, "user_clicks_late", "a", at)
+		if got[0].V != int64(4) || got[1].V != int64(4) {
+			return fmt.Errorf("version 2: count %v, sum %v; want 4 and 4", got[0].V, got[1].V)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runLag is the lag of an engine over the harness's registry and store.
+func runLag(ctx context.Context, h *harness, store *online.Store) (int64, error) {
+	return stream.NewEngine(h.cluster, h.registry, store, h.producer, stream.Options{}).Lag(ctx, h.registry)
 }
 
 func TestOfflineSinkWritesEachEventOnce(t *testing.T) {

@@ -15,9 +15,12 @@ import (
 // handler is the part of a job that differs between the online engine and
 // the offline sink.
 type handler interface {
-	// offsets returns the next offset to consume per partition of a stream,
-	// as the job's own store committed them.
-	offsets(stream string) (map[int32]int64, error)
+	// offsets returns the next offset to consume per partition under a
+	// progress name, as the job's own store committed them.
+	offsets(name string) (map[int32]int64, error)
+	// names lists the progress names of a topic's job; consumption starts
+	// at the lowest of their offsets.
+	names(job *streamJob) []string
 	// handle processes one poll's records and commits them atomically with
 	// their offsets.
 	handle(ctx context.Context, topo *topology, records []*kgo.Record) error
@@ -147,15 +150,30 @@ func (g *groupJob) adjust(topo *topology, m map[string]map[int32]kgo.Offset) (ma
 		if job == nil {
 			continue
 		}
-		stored, err := g.h.offsets(job.name)
-		if err != nil {
-			return nil, err
+		// Start where the job or any of its views is furthest behind.
+		var stored []map[int32]int64
+		for _, name := range g.h.names(job) {
+			offs, err := g.h.offsets(name)
+			if err != nil {
+				return nil, err
+			}
+			stored = append(stored, offs)
 		}
 		for p := range parts {
-			if o, ok := stored[p]; ok {
-				parts[p] = kgo.NewOffset().At(o).WithEpoch(-1)
-			} else {
+			var from int64 = -1
+			for _, offs := range stored {
+				o, ok := offs[p]
+				if !ok {
+					o = 0
+				}
+				if from < 0 || o < from {
+					from = o
+				}
+			}
+			if from <= 0 {
 				parts[p] = kgo.NewOffset().AtStart().WithEpoch(-1)
+			} else {
+				parts[p] = kgo.NewOffset().At(from).WithEpoch(-1)
 			}
 		}
 	}

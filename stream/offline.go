@@ -115,12 +115,14 @@ func (s *OfflineSink) Lag(ctx context.Context, reg *featurestore.Registry) (int6
 	if err != nil {
 		return 0, err
 	}
-	return lag(ctx, s.producer, topo, func(stream string) (map[int32]int64, error) {
+	return lag(ctx, s.producer, topo, s.names, func(stream string) (map[int32]int64, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.sink.Resume(stream), nil
 	})
 }
+
+func (s *OfflineSink) names(job *streamJob) []string { return []string{job.name} }
 
 func (s *OfflineSink) offsets(stream string) (map[int32]int64, error) {
 	s.mu.Lock()

@@ -64,10 +64,12 @@ func (r *Replica) Lag(ctx context.Context, reg *featurestore.Registry) (int64, e
 	if err != nil {
 		return 0, err
 	}
-	return lag(ctx, r.producer, topo, r.store.Offsets)
+	return lag(ctx, r.producer, topo, r.names, r.store.Offsets)
 }
 
 func (r *Replica) offsets(name string) (map[int32]int64, error) { return r.store.Offsets(name) }
+
+func (r *Replica) names(job *streamJob) []string { return []string{job.name} }
 
 func (r *Replica) idle(context.Context) error { return nil }
 

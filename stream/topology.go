@@ -36,6 +36,31 @@ type streamJob struct {
 	internal bool
 }
 
+// viewKey names the offsets and seen ids of one view version: each keeps
+// its own, so a new version starts from the beginning of the log and
+// catches up (its backfill) while the others go on.
+func viewKey(cv *featurestore.CompiledView) string {
+	return "view." + cv.View.Name + "." + strconv.Itoa(cv.View.Version)
+}
+
+// rerouteKey names how far a stream job has re-keyed a view's events.
+func rerouteKey(cv *featurestore.CompiledView) string {
+	return "reroute." + cv.View.Name + "." + strconv.Itoa(cv.View.Version)
+}
+
+// names lists every progress key of the job: its own (dead letters,
+// metrics) and one per view it applies or re-keys.
+func (j *streamJob) names() []string {
+	out := []string{j.name}
+	for _, cv := range j.views {
+		out = append(out, viewKey(cv))
+	}
+	for _, cv := range j.reroute {
+		out = append(out, rerouteKey(cv))
+	}
+	return out
+}
+
 // newTopology lays out the jobs of repo. With repartition, views keyed by
 // another entity than their stream's are fed through repartition topics;
 // without, only the stream topics are read (the offline sink).

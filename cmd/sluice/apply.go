@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +17,7 @@ import (
 
 func applyCmd(g *globals) *cobra.Command {
 	var dryRun bool
+	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "apply DIR",
 		Short: "Apply a feature repository to a running node and print the diff",
@@ -37,12 +41,41 @@ func applyCmd(g *globals) *cobra.Command {
 				fmt.Fprintln(out, "dry run: nothing applied")
 			default:
 				fmt.Fprintln(out, "applied")
+				if wait > 0 {
+					return waitReady(cmd.Context(), c, wait, out)
+				}
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the diff without applying it")
+	cmd.Flags().DurationVar(&wait, "wait", 10*time.Minute, "after a change, show the node's progress until it has caught up (new views are built from the log); 0 returns at once")
 	return cmd
+}
+
+// waitReady prints the node's progress until /readyz says it has caught up.
+func waitReady(ctx context.Context, c *serve.Client, wait time.Duration, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	last := ""
+	for {
+		ready, checks, err := c.Ready(ctx)
+		if err == nil && ready {
+			fmt.Fprintln(out, "ready: every view has caught up")
+			return nil
+		}
+		if err == nil {
+			if msg := fmt.Sprintf("catching up: %s", checks["stream"]); msg != last {
+				fmt.Fprintln(out, msg)
+				last = msg
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("node not caught up after %s (%v); it goes on in the background", wait, checks["stream"])
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // readRepoFiles reads the YAML files of a feature repository directory.

@@ -50,7 +50,8 @@ func TestApplyShowsDiffAndRefusesIncompatibleChanges(t *testing.T) {
 	if out, _ := sluice(t, "get", server, "--entity", "user_id=u1", "--service", "fraud_v1"); !strings.Contains(out, "unknown") {
 		t.Fatalf("a dry run must not apply; get said:\n%s", out)
 	}
-	if out, err = sluice(t, "apply", "testdata/repo", server); err != nil || !strings.Contains(out, "+ stream transactions") {
+	if out, err = sluice(t, "apply", "testdata/repo", server); err != nil || !strings.Contains(out, "+ stream transactions") ||
+		!strings.Contains(out, "ready: every view has caught up") {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
 	if out, err = sluice(t, "apply", "testdata/repo", server); err != nil || !strings.Contains(out, "no changes") {

@@ -2,6 +2,7 @@ package featurestore
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
@@ -21,6 +22,9 @@ type CompiledView struct {
 	InputTypes []schemas.Type
 	// Specs holds one spec per feature, in View.Features order.
 	Specs []window.Spec
+	// Retention is how long after its event time an event can matter
+	// (window.Retention with the view's allowed lateness); 0 means forever.
+	Retention time.Duration
 
 	filter  *vm.Program
 	derive  []*vm.Program
@@ -101,6 +105,13 @@ func Compile(r *Repo, name string) (*CompiledView, error) {
 			input, typ = n, types[f.Field]
 		}
 		cv.Specs = append(cv.Specs, window.NewSpec(f.Agg, input, typ, f.Window, f.Hop, f.TTL, f.N))
+	}
+	lateness := v.AllowedLateness
+	if lateness == 0 {
+		lateness = window.DefaultLateness
+	}
+	if r, ok := window.Retention(cv.Specs, lateness); ok {
+		cv.Retention = r
 	}
 	return cv, nil
 }

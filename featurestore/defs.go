@@ -58,6 +58,9 @@ type View struct {
 	Filter   string    `json:"filter,omitempty"`
 	Derive   []Derived `json:"derive,omitempty"`
 	Features []Feature `json:"features"`
+	// AllowedLateness is how late an event may arrive and still be applied
+	// online to the windows that hold it; 0 means window.DefaultLateness.
+	AllowedLateness time.Duration `json:"allowed_lateness,omitempty"`
 }
 
 // Feature returns the named feature, or nil.

@@ -439,9 +439,10 @@ func (d *docReader) integer(m map[string]*yaml.Node, key, path string) int {
 
 // durationOmit says what leaving out each duration key means.
 var durationOmit = map[string]string{
-	"window": "leave window out for a lifetime aggregate",
-	"hop":    "leave hop out for the default",
-	"ttl":    "leave ttl out for no bound",
+	"window":           "leave window out for a lifetime aggregate",
+	"hop":              "leave hop out for the default",
+	"ttl":              "leave ttl out for no bound",
+	"allowed_lateness": "leave it out for the default of 1h",
 }
 
 // duration reads a positive duration; a missing key gives 0.
@@ -617,8 +618,9 @@ func defaultValue(n *yaml.Node, t schemas.Type) (any, error) {
 }
 
 func (d *docReader) view(root *yaml.Node) {
-	m := d.mapping(root, "", "kind", "name", "entity", "source", "filter", "derive", "features")
-	v := &View{Name: d.name, Entity: d.str(m, "entity", ""), Source: d.str(m, "source", ""), Filter: d.str(m, "filter", "")}
+	m := d.mapping(root, "", "kind", "name", "entity", "source", "filter", "derive", "features", "allowed_lateness")
+	v := &View{Name: d.name, Entity: d.str(m, "entity", ""), Source: d.str(m, "source", ""), Filter: d.str(m, "filter", ""),
+		AllowedLateness: d.duration(m, "allowed_lateness", "")}
 	if n := m["derive"]; n != nil {
 		for i, item := range d.list(n, "derive") {
 			p := indexPath("derive", i)

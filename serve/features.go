@@ -215,6 +215,9 @@ func (s *Server) readView(group []ref, req *Request, rows int, t int64) ([]Colum
 		}
 		keys[row] = schemas.JoinKey(parts)
 	}
+	if cv.Retention > 0 && t < s.now().Add(-cv.Retention).UnixMicro() {
+		return nil, badf("at: feature view %q keeps state for %s; read at a time within that of now", cv.View.Name, cv.Retention)
+	}
 	specs := make([]window.Spec, len(group))
 	for i, rf := range group {
 		specs[i] = cv.Specs[rf.feature]

@@ -214,7 +214,7 @@ func fill(t *testing.T, repo *featurestore.Repo, store *online.Store) {
 				continue
 			}
 			we := window.Event{Time: ev.Time, Arrival: at.Add(time.Second).UnixMicro(), Seq: int64(off), Values: values}
-			if err := b.Put(cv.View.Name, cv.View.Version, key, &we); err != nil {
+			if err := b.Put(cv.View.Name, cv.View.Version, key, &we, 0); err != nil {
 				t.Fatalf("Put: %v", err)
 			}
 		}

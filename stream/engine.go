@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +32,7 @@ type Engine struct {
 	producer *kgo.Client
 	logger   *slog.Logger
 	events   *prometheus.CounterVec
+	late     *prometheus.CounterVec
 	commit   prometheus.Histogram
 }
 
@@ -53,13 +55,17 @@ func NewEngine(cluster kafka.Cluster, reg *featurestore.Registry, store *online.
 			Name: "sluice_stream_events_total",
 			Help: "Events consumed by the stream engine, by stream and outcome (applied, duplicate, dead_letter).",
 		}, []string{"stream", "outcome"}),
+		late: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_stream_late_dropped_total",
+			Help: "Events a view dropped online because they arrived after its retention (largest window plus hop, or ttl, plus the allowed lateness); the offline store keeps them.",
+		}, []string{"view"}),
 		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "sluice_stream_commit_duration_seconds",
 			Help:    "Time to commit one batch of state and offsets.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
 	}
-	opts.Registerer.MustRegister(e.events, e.commit)
+	opts.Registerer.MustRegister(e.events, e.late, e.commit)
 	e.job = groupJob{
 		name: "stream", cluster: cluster, registry: reg, h: e, logger: e.logger,
 		maxPoll: opts.MaxPollRecords, idleTick: time.Second, layout: withRepartition,
@@ -133,7 +139,11 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 		}
 	}
 	for _, c := range b.Changes() {
-		forward = append(forward, &kgo.Record{Topic: kafka.ChangelogTopic(c.View), Key: c.Key, Value: c.Value})
+		rec := &kgo.Record{Topic: kafka.ChangelogTopic(c.View), Key: c.Key, Value: c.Value}
+		if c.ExpiresAt != 0 {
+			rec.Headers = []kgo.RecordHeader{{Key: kafka.HeaderExpiresAt, Value: []byte(strconv.FormatUint(c.ExpiresAt, 10))}}
+		}
+		forward = append(forward, rec)
 	}
 	if len(forward) > 0 {
 		if err := e.producer.ProduceSync(ctx, forward...).FirstErr(); err != nil {
@@ -220,12 +230,19 @@ func (e *Engine) applyOne(b *online.Batch, job *streamJob, r *kgo.Record, progre
 			return err
 		}
 		applied = true
+		if cv.Retention > 0 && ev.Time < arrival-cv.Retention.Microseconds() {
+			// Too late for every window at any time after its arrival.
+			e.late.WithLabelValues(cv.View.Name).Inc()
+			continue
+		}
 		key, values, pass := cv.Apply(ev)
 		if !pass {
 			continue
 		}
 		we := window.Event{Time: ev.Time, Arrival: arrival, Seq: seq, Values: values}
-		if err := b.Put(cv.View.Name, cv.View.Version, key, &we); err != nil {
+		// Kept for two retentions, so that reads at any t within one
+		// retention of now still hold their whole window.
+		if err := b.Put(cv.View.Name, cv.View.Version, key, &we, 2*cv.Retention); err != nil {
 			return err
 		}
 	}

@@ -3,10 +3,13 @@ package stream_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/featurestore/offline"
 	"github.com/sluicehq/sluice/featurestore/online"
 	"github.com/sluicehq/sluice/featurestore/window"
+	"github.com/sluicehq/sluice/serve"
 	"github.com/sluicehq/sluice/stream"
 	"github.com/sluicehq/sluice/testkit"
 )
@@ -508,4 +512,103 @@ func TestOfflineSinkCompactsClosedDays(t *testing.T) {
 	if len(rows) != 4 {
 		t.Fatalf("%d rows after compaction, want 4", len(rows))
 	}
+}
+
+const recentView = `
+---
+kind: feature_view
+name: user_recent
+entity: user
+source: clicks
+allowed_lateness: 1s
+features:
+  - {name: n_2s, agg: count, window: 2s, hop: 1s}
+`
+
+// TestLateEventsAndRetention checks the online retention of a view with
+// only windowed features (2s window, 1s hop, 1s lateness: 4s): an event that
+// arrives later than that after its time is dropped and counted; one that
+// arrives in time is applied, and expires from the store after two
+// retentions.
+func TestLateEventsAndRetention(t *testing.T) {
+	h := newHarness(t, repoYAML+recentView)
+	store, err := online.Open(t.TempDir(), online.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(t.Context())
+	eng := stream.NewEngine(h.cluster, h.registry, store, h.producer, stream.Options{Registerer: reg})
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	now := time.Now()
+	inTime, late := now.Add(-3*time.Second), now.Add(-time.Minute)
+	h.produce(t, click("a", "ok", 1, inTime.UnixMilli()), click("a", "late", 1, late.UnixMilli()))
+	waitLag(t, func(ctx context.Context) (int64, error) { return eng.Lag(ctx, h.registry) })
+
+	repo := h.registry.Repo()
+	count := func(at time.Time) any {
+		return read(t, store, repo, "user_recent", "a", at.UnixMicro())[0].V
+	}
+	if got := count(inTime.Add(time.Millisecond)); got != int64(1) {
+		t.Errorf("in-time event: count %v, want 1", got)
+	}
+	if got := count(late.Add(time.Millisecond)); got != int64(0) {
+		t.Errorf("late event: count %v, want 0 (dropped online)", got)
+	}
+	// The lifetime view of the same stream takes the late event.
+	if got := read(t, store, repo, "user_clicks", "a", now.UnixMicro())[1].V; got != int64(2) {
+		t.Errorf("lifetime count %v, want 2", got)
+	}
+	if got := lateDropped(t, reg, "user_recent"); got != 1 {
+		t.Errorf("sluice_stream_late_dropped_total{view=user_recent} = %v, want 1", got)
+	}
+	// Serving refuses reads further back than the view keeps state.
+	mux := http.NewServeMux()
+	serve.New(h.registry, store, serve.Options{}).Register(mux)
+	body := fmt.Sprintf(`{"features":["user_recent:n_2s"],"entities":{"user_id":["a"]},"at":%q}`, late.UTC().Format(time.RFC3339Nano))
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/get-online-features", strings.NewReader(body)))
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "keeps state for 4s") {
+		t.Errorf("read at %v: %d %s, want 400 naming the retention", late, rec.Code, rec.Body)
+	}
+	// Kept for two retentions (8s) after its event time, then gone.
+	err = testkit.Eventually(t.Context(), 15*time.Second, func() error {
+		if got := count(inTime.Add(time.Millisecond)); got != int64(0) {
+			return fmt.Errorf("count %v after expiry, want 0", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(inTime) < 8*time.Second {
+		t.Errorf("the event expired %v after its time, before its 8s", time.Since(inTime))
+	}
+}
+
+// lateDropped reads sluice_stream_late_dropped_total of a view.
+func lateDropped(t *testing.T, reg *prometheus.Registry, view string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "sluice_stream_late_dropped_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "view" && l.GetValue() == view {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no sluice_stream_late_dropped_total{view=%q}", view)
+	return 0
 }

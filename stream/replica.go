@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,7 +83,10 @@ func (r *Replica) handle(_ context.Context, topo *topology, recs []*kgo.Record) 
 			continue
 		}
 		if rec.Value != nil {
-			if err := b.Apply(rec.Key, rec.Value); err != nil {
+			exp, _ := strconv.ParseUint(header(rec, kafka.HeaderExpiresAt), 10, 64)
+			if exp != 0 && exp <= uint64(time.Now().Unix()) {
+				// Expired already: the worker no longer holds it either.
+			} else if err := b.Apply(rec.Key, rec.Value, exp); err != nil {
 				return err
 			}
 		}

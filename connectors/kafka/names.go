@@ -27,6 +27,9 @@ const (
 	// HeaderArrivalTime carries an event's arrival time (µs since the
 	// epoch) on internal topics, where the record's own time is later.
 	HeaderArrivalTime = "sluice-arrival-time"
+	// HeaderExpiresAt says when a changelog entry's state expires (Unix
+	// seconds), so replicas forget it when the worker does.
+	HeaderExpiresAt = "sluice-expires-at"
 )
 
 // DefaultPartitions is the partition count of topics Sluice creates.

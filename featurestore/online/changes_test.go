@@ -26,7 +26,7 @@ func TestChangesReplicate(t *testing.T) {
 		{Time: 20, Arrival: 21, Seq: 2, Values: []any{nil, "b"}},
 	}
 	for i := range evs {
-		if err := b.Put("v", 1, "k", &evs[i]); err != nil {
+		if err := b.Put("v", 1, "k", &evs[i], 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -42,7 +42,7 @@ func TestChangesReplicate(t *testing.T) {
 	}
 	rb := dst.NewBatch()
 	for _, c := range append(changes, changes...) { // applied twice: harmless
-		if err := rb.Apply(c.Key, c.Value); err != nil {
+		if err := rb.Apply(c.Key, c.Value, c.ExpiresAt); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -59,10 +59,10 @@ func TestChangesReplicate(t *testing.T) {
 
 	bad := dst.NewBatch()
 	defer bad.Discard()
-	if err := bad.Apply(offsetKey("s", 0), []byte{0}); err == nil {
+	if err := bad.Apply(offsetKey("s", 0), []byte{0}, 0); err == nil {
 		t.Error("Apply took an offset key; only view state may be replicated")
 	}
-	if err := bad.Apply(changes[0].Key, []byte{0xff}); err == nil {
+	if err := bad.Apply(changes[0].Key, []byte{0xff}, 0); err == nil {
 		t.Error("Apply took a corrupt value")
 	}
 }

@@ -93,6 +93,7 @@ type Batch struct {
 type Change struct {
 	View       string
 	Key, Value []byte
+	ExpiresAt  uint64 // Unix seconds; 0: never
 }
 
 // NewBatch starts a batch. Call Commit or Discard.
@@ -130,14 +131,19 @@ func (b *Batch) MarkSeen(stream, id string) error {
 	return b.set(badger.NewEntry(dedupeKey(stream, id), nil).WithTTL(b.s.opts.DedupeHorizon))
 }
 
-// Put stores one event of an entity for a view version.
-func (b *Batch) Put(view string, version int, key string, ev *window.Event) error {
+// Put stores one event of an entity for a view version. With keep > 0 the
+// event expires once its event time is older than keep.
+func (b *Batch) Put(view string, version int, key string, ev *window.Event, keep time.Duration) error {
 	k := eventKey(view, version, key, ev.Time, ev.Seq)
 	v := encodeEvent(nil, ev)
-	if err := b.set(badger.NewEntry(k, v)); err != nil {
+	var expires uint64
+	if keep > 0 {
+		expires = uint64(max(1, (ev.Time+keep.Microseconds())/1_000_000+1))
+	}
+	if err := b.set(&badger.Entry{Key: k, Value: v, ExpiresAt: expires}); err != nil {
 		return err
 	}
-	b.changes = append(b.changes, Change{View: view, Key: k, Value: v})
+	b.changes = append(b.changes, Change{View: view, Key: k, Value: v, ExpiresAt: expires})
 	return nil
 }
 
@@ -145,15 +151,16 @@ func (b *Batch) Put(view string, version int, key string, ev *window.Event) erro
 func (b *Batch) Changes() []Change { return b.changes }
 
 // Apply writes a change that another store made (a replica following a
-// changelog). It refuses keys outside view state.
-func (b *Batch) Apply(key, value []byte) error {
+// changelog), expiring at expiresAt (Unix seconds; 0: never). It refuses
+// keys outside view state.
+func (b *Batch) Apply(key, value []byte, expiresAt uint64) error {
 	if len(key) < 2 || key[0] != 'e' || key[1] != 0 {
 		return fmt.Errorf("online store: changelog key %q is not view state", key)
 	}
 	if err := decodeEvent(value, &window.Event{}); err != nil {
 		return fmt.Errorf("online store: changelog value of %q: %w", key, err)
 	}
-	return b.set(badger.NewEntry(append([]byte(nil), key...), append([]byte(nil), value...)))
+	return b.set(&badger.Entry{Key: append([]byte(nil), key...), Value: append([]byte(nil), value...), ExpiresAt: expiresAt})
 }
 
 // SetOffset records the next offset to consume of a stream partition.

@@ -56,7 +56,7 @@ func write(t *testing.T, s *online.Store, entries ...entry) {
 	b := s.NewBatch()
 	defer b.Discard()
 	for _, e := range entries {
-		if err := b.Put(e.view, e.version, e.key, &e.ev); err != nil {
+		if err := b.Put(e.view, e.version, e.key, &e.ev, 0); err != nil {
 			t.Fatalf("Put(%q, %d, %q, %+v): %v", e.view, e.version, e.key, e.ev, err)
 		}
 	}
@@ -334,7 +334,7 @@ func TestDiscardLeavesNothing(t *testing.T) {
 	s := newStore(t)
 	b := s.NewBatch()
 	e := ev(5, 1, "x")
-	if err := b.Put("v", 1, "u1", &e); err != nil {
+	if err := b.Put("v", 1, "u1", &e, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.SetOffset("transactions", 0, 2); err != nil {
@@ -367,7 +367,7 @@ func TestBatchFull(t *testing.T) {
 	n := 0
 	for ; ; n++ {
 		e := ev(int64(n), int64(n), payload)
-		err := b.Put("v", 1, "u1", &e)
+		err := b.Put("v", 1, "u1", &e, 0)
 		if errors.Is(err, online.ErrBatchFull) {
 			break
 		}
@@ -397,7 +397,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	b := s.NewBatch()
 	events := []window.Event{ev(-5, 0, nil, "a"), ev(10, 1, int64(3), "b"), ev(10, 2, 2.5, "c")}
 	for i := range events {
-		if err := b.Put("v", 3, "u1|m1", &events[i]); err != nil {
+		if err := b.Put("v", 3, "u1|m1", &events[i], 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -460,7 +460,7 @@ func TestDedupeHorizon(t *testing.T) {
 			t.Fatal(err)
 		}
 		e := ev(1, 1, "kept")
-		if err := b.Put("v", 1, "u1", &e); err != nil {
+		if err := b.Put("v", 1, "u1", &e, 0); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.Commit(); err != nil {
@@ -509,7 +509,7 @@ func TestReadSeesWholeBatches(t *testing.T) {
 			b := s.NewBatch()
 			for _, k := range []string{"a", "b"} {
 				e := ev(int64(i), int64(i), k)
-				if err := b.Put("v", 1, k, &e); err != nil {
+				if err := b.Put("v", 1, k, &e, 0); err != nil {
 					t.Errorf("Put: %v", err)
 				}
 			}

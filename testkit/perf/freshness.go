@@ -29,16 +29,11 @@ func Freshness(ctx context.Context, o Options) ([]Figure, error) {
 	if dur == 0 {
 		dur = 15 * time.Second
 	}
-	dir, cleanup, err := o.scratch()
+	dir, c, closeAll, err := setup(ctx, &o)
 	if err != nil {
 		return nil, err
 	}
-	defer cleanup()
-	c, err := startCluster(ctx, dir, fraudRepo)
-	if err != nil {
-		return nil, err
-	}
-	defer c.close()
+	defer closeAll()
 	store, err := online.Open(filepath.Join(dir, "online"), online.Options{})
 	if err != nil {
 		return nil, err

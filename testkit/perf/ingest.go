@@ -22,16 +22,11 @@ func Ingest(ctx context.Context, o Options) ([]Figure, error) {
 	if dur == 0 {
 		dur = 10 * time.Second
 	}
-	dir, cleanup, err := o.scratch()
+	_, c, closeAll, err := setup(ctx, &o)
 	if err != nil {
 		return nil, err
 	}
-	defer cleanup()
-	c, err := startCluster(ctx, dir, fraudRepo)
-	if err != nil {
-		return nil, err
-	}
-	defer c.close()
+	defer closeAll()
 	mux := http.NewServeMux()
 	ingest.New(c.producer, ingest.RegistryStreams(c.registry), ingest.Options{MaxInFlight: 64}).Register(mux)
 	srv := httptest.NewServer(mux)

@@ -22,16 +22,11 @@ func Offline(ctx context.Context, o Options) ([]Figure, error) {
 	if n == 0 {
 		n = 500_000
 	}
-	dir, cleanup, err := o.scratch()
+	dir, c, closeAll, err := setup(ctx, &o)
 	if err != nil {
 		return nil, err
 	}
-	defer cleanup()
-	c, err := startCluster(ctx, dir, fraudRepo)
-	if err != nil {
-		return nil, err
-	}
-	defer c.close()
+	defer closeAll()
 	o.progress("offline: producing %d events over the last week", n)
 	if err := produceFraud(ctx, c.producer, n, 100_000); err != nil {
 		return nil, err
@@ -46,27 +41,11 @@ func Offline(ctx context.Context, o Options) ([]Figure, error) {
 	o.progress("offline: writing them to Parquet with the offline sink")
 	// About 25 flushes leave many files per day for compaction to merge.
 	job := stream.NewOfflineSink(c.kc, c.registry, sink, c.producer, stream.SinkOptions{FlushRows: max(n/25, 100), CompactEvery: time.Hour})
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() { done <- job.Run(runCtx) }()
-	for {
-		lag, err := job.Lag(ctx, c.registry)
-		if err == nil && lag == 0 {
-			break
-		}
-		if ctx.Err() != nil {
-			cancel()
-			return nil, ctx.Err()
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	parquetRate := float64(n) / time.Since(start).Seconds()
-	cancel()
-	if err := <-done; err != nil {
+	took, err := catchUp(ctx, job.Run, func(ctx context.Context) (int64, error) { return job.Lag(ctx, c.registry) })
+	if err != nil {
 		return nil, err
 	}
-	figs := []Figure{{Name: "offline_parquet", Value: parquetRate, Unit: "events/s"}}
+	figs := []Figure{{Name: "offline_parquet", Value: float64(n) / took.Seconds(), Unit: "events/s"}}
 
 	chFig, err := loadClickHouse(ctx, o, dir, offDir, c.registry.Repo().Streams["transactions"].Schema)
 	switch {

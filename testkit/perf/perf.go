@@ -114,6 +114,43 @@ func startCluster(ctx context.Context, dir, repoYAML string) (*cluster, error) {
 	return c, nil
 }
 
+// setup makes the scratch directory and a cluster with the example's
+// repository; close undoes both.
+func setup(ctx context.Context, o *Options) (dir string, c *cluster, close func(), err error) {
+	dir, cleanup, err := o.scratch()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if c, err = startCluster(ctx, dir, fraudRepo); err != nil {
+		cleanup()
+		return "", nil, nil, err
+	}
+	return dir, c, func() { c.close(); cleanup() }, nil
+}
+
+// catchUp runs a job until its lag is zero and returns how long that took.
+func catchUp(ctx context.Context, run func(context.Context) error, lag func(context.Context) (int64, error)) (time.Duration, error) {
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- run(runCtx) }()
+	for {
+		n, err := lag(ctx)
+		if err == nil && n == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			cancel()
+			<-done
+			return 0, ctx.Err()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	took := time.Since(start)
+	cancel()
+	return took, <-done
+}
+
 func (c *cluster) close() {
 	if c.producer != nil {
 		c.producer.Close()

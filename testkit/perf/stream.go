@@ -23,16 +23,11 @@ func Stream(ctx context.Context, o Options) ([]Figure, error) {
 	if n == 0 {
 		n = 500_000
 	}
-	dir, cleanup, err := o.scratch()
+	dir, c, closeAll, err := setup(ctx, &o)
 	if err != nil {
 		return nil, err
 	}
-	defer cleanup()
-	c, err := startCluster(ctx, dir, fraudRepo)
-	if err != nil {
-		return nil, err
-	}
-	defer c.close()
+	defer closeAll()
 
 	o.progress("stream: producing %d events of 100,000 users to 8 partitions", n)
 	if err := produceFraud(ctx, c.producer, n, 100_000); err != nil {
@@ -50,28 +45,12 @@ func Stream(ctx context.Context, o Options) ([]Figure, error) {
 	}
 	defer store.Close()
 	eng := stream.NewEngine(c.kc, c.registry, store, c.producer, stream.Options{})
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() { done <- eng.Run(runCtx) }()
-	for {
-		lag, err := eng.Lag(ctx, c.registry)
-		if err == nil && lag == 0 {
-			break
-		}
-		if ctx.Err() != nil {
-			cancel()
-			return nil, ctx.Err()
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	applied := float64(n) / time.Since(start).Seconds()
-	cancel()
-	if err := <-done; err != nil {
+	took, err := catchUp(ctx, eng.Run, func(ctx context.Context) (int64, error) { return eng.Lag(ctx, c.registry) })
+	if err != nil {
 		return nil, err
 	}
 	return []Figure{{
-		Name: "stream", Value: applied, Unit: "events/s",
+		Name: "stream", Value: float64(n) / took.Seconds(), Unit: "events/s",
 		Peer: "franz-go-consume", PeerValue: raw, PeerUnit: "events/s",
 	}}, nil
 }

@@ -149,6 +149,9 @@ Look features up, from another terminal:
   curl -s $SERVER/get-online-features -H 'Content-Type: application/json' \\
     -d '{"feature_service": "$SERVICE", "entities": {"$key": ["$value", "u00002"]}}'
 
+Query the offline store with SQL (ClickHouse; rows arrive within about 10 s):
+  $SLUICE sql "SELECT user_id, count() AS n, round(sum(amount), 2) AS total FROM sluice.transactions GROUP BY user_id ORDER BY n DESC LIMIT 5"
+
 Features of $key=$value, every 5 s (Ctrl-C stops everything):
 EOF
 

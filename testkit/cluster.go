@@ -96,9 +96,6 @@ func moduleRoot() string {
 	return filepath.Dir(filepath.Dir(file))
 }
 
-// ModuleRoot returns the repository root, for tests that read examples.
-func ModuleRoot() string { return moduleRoot() }
-
 // Node is a `sluice up` process.
 type Node struct {
 	Bin        string

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,13 +124,6 @@ func readStream(t *testing.T, dir, stream string) []map[string]any {
 		t.Fatalf("read stream %s: %v", stream, err)
 	}
 	return rows
-}
-
-func mustExist(t *testing.T, path string) {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // isTemp reports whether a path names a temporary file.

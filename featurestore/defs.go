@@ -171,3 +171,39 @@ func (f *Feature) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// viewJSON is View's JSON form, with allowed_lateness as text.
+type viewJSON View
+
+// MarshalJSON writes allowed_lateness as text ("1h").
+func (v View) MarshalJSON() ([]byte, error) {
+	lateness := ""
+	if v.AllowedLateness != 0 {
+		lateness = FormatDuration(v.AllowedLateness)
+	}
+	return json.Marshal(struct {
+		viewJSON
+		AllowedLateness string `json:"allowed_lateness,omitempty"`
+	}{viewJSON(v), lateness})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (v *View) UnmarshalJSON(b []byte) error {
+	var j struct {
+		viewJSON
+		AllowedLateness string `json:"allowed_lateness,omitempty"`
+	}
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*v = View(j.viewJSON)
+	v.AllowedLateness = 0
+	if j.AllowedLateness != "" {
+		d, err := ParseDuration(j.AllowedLateness)
+		if err != nil {
+			return fmt.Errorf("feature view %q: allowed_lateness: %w", v.Name, err)
+		}
+		v.AllowedLateness = d
+	}
+	return nil
+}

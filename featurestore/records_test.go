@@ -1,6 +1,7 @@
 package featurestore
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +155,24 @@ func TestFromRecordsEmpty(t *testing.T) {
 	}
 	if diff := cmp.Diff(NewRepo(), got); diff != "" {
 		t.Errorf("FromRecords(nil) mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestViewJSONKeepsAllowedLatenessAsText(t *testing.T) {
+	v := View{Name: "v", Version: 2, Entity: "user", Source: "s", AllowedLateness: 90 * time.Minute,
+		Features: []Feature{{Name: "n", Agg: "count", Window: time.Hour}}}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"allowed_lateness":"1h30m"`) || !strings.Contains(string(b), `"window":"1h"`) {
+		t.Errorf("JSON %s lacks the durations as text", b)
+	}
+	var back View
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(v, back); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
 }

@@ -137,6 +137,7 @@ func runUp(ctx context.Context, c Config, f *upFlags) error {
 		}
 		defer store.Close()
 		ready["online_store"] = func(context.Context) error { return store.Check() }
+		jobs = append(jobs, store.Run)
 	}
 	if r.serve {
 		id, err := replicaID(c.DataDir)

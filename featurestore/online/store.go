@@ -1,6 +1,7 @@
 package online
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -43,6 +44,41 @@ func Open(dir string, opts Options) (*Store, error) {
 
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
+
+// GCInterval is how often Run reclaims space in Badger's value log.
+const GCInterval = 5 * time.Minute
+
+// Run reclaims the value-log space of expired and overwritten state every
+// GCInterval until ctx is done.
+func (s *Store) Run(ctx context.Context) error {
+	tick := time.NewTicker(GCInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		if err := s.CollectGarbage(); err != nil {
+			s.opts.Logger.Warn("online store: value-log gc", "err", err)
+		}
+	}
+}
+
+// CollectGarbage rewrites value-log files that are at least half garbage,
+// until none is left.
+func (s *Store) CollectGarbage() error {
+	for {
+		err := s.db.RunValueLogGC(0.5)
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, badger.ErrNoRewrite), errors.Is(err, badger.ErrRejected):
+			return nil
+		}
+		return fmt.Errorf("value-log gc: %w", err)
+	}
+}
 
 // Check reports whether the store is open and readable.
 func (s *Store) Check() error {

@@ -79,7 +79,7 @@ func (e *Engine) Run(ctx context.Context) error { return e.job.run(ctx) }
 // Lag returns how many records of the registry's streams the engine has
 // not applied yet.
 func (e *Engine) Lag(ctx context.Context, reg *featurestore.Registry) (int64, error) {
-	topo, err := withRepartition(reg.Repo())
+	topo, err := e.job.topologyFor(reg.Repo())
 	if err != nil {
 		return 0, err
 	}

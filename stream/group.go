@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -41,13 +42,34 @@ type groupJob struct {
 	idleTick time.Duration
 	// layout says which topics the job reads for a registry version.
 	layout func(*featurestore.Repo) (*topology, error)
+
+	mu         sync.Mutex
+	laidOut    *featurestore.Repo // the registry version topo was built for
+	laidOutTop *topology
+}
+
+// topologyFor returns the layout of a registry version, built once per
+// version: consuming and measuring lag share it, so frequent lag checks
+// compile nothing.
+func (g *groupJob) topologyFor(repo *featurestore.Repo) (*topology, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.laidOut == repo {
+		return g.laidOutTop, nil
+	}
+	t, err := g.layout(repo)
+	if err != nil {
+		return nil, err
+	}
+	g.laidOut, g.laidOutTop = repo, t
+	return t, nil
 }
 
 // run returns when ctx is done.
 func (g *groupJob) run(ctx context.Context) error {
 	for {
 		changed := g.registry.Changed()
-		topo, err := g.layout(g.registry.Repo())
+		topo, err := g.topologyFor(g.registry.Repo())
 		if err == nil && len(topo.topics) > 0 {
 			err = g.consume(ctx, topo, changed)
 		} else if err == nil {

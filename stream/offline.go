@@ -111,7 +111,7 @@ func (s *OfflineSink) compactLoop(ctx context.Context) error {
 
 // Lag returns how many records the sink has not written yet.
 func (s *OfflineSink) Lag(ctx context.Context, reg *featurestore.Registry) (int64, error) {
-	topo, err := streamsOnly(reg.Repo())
+	topo, err := s.job.topologyFor(reg.Repo())
 	if err != nil {
 		return 0, err
 	}

@@ -61,7 +61,7 @@ func (r *Replica) Run(ctx context.Context) error { return r.job.run(ctx) }
 
 // Lag returns how many changelog entries the replica has not applied yet.
 func (r *Replica) Lag(ctx context.Context, reg *featurestore.Registry) (int64, error) {
-	topo, err := changelogs(reg.Repo())
+	topo, err := r.job.topologyFor(reg.Repo())
 	if err != nil {
 		return 0, err
 	}

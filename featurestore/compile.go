@@ -22,8 +22,11 @@ type CompiledView struct {
 	InputTypes []schemas.Type
 	// Specs holds one spec per feature, in View.Features order.
 	Specs []window.Spec
-	// Retention is how long after its event time an event can matter
-	// (window.Retention with the view's allowed lateness); 0 means forever.
+	// Layout places the specs on tile grids.
+	Layout *window.Layout
+	// Retention is how long after its event time an event can still change
+	// a windowed value at a time after its arrival (Layout.Retention).
+	// Lifetime aggregates take events of any age.
 	Retention time.Duration
 
 	filter  *vm.Program
@@ -110,9 +113,8 @@ func Compile(r *Repo, name string) (*CompiledView, error) {
 	if lateness == 0 {
 		lateness = window.DefaultLateness
 	}
-	if r, ok := window.Retention(cv.Specs, lateness); ok {
-		cv.Retention = r
-	}
+	cv.Layout = window.NewLayout(cv.Specs, lateness)
+	cv.Retention = time.Duration(cv.Layout.Retention) * time.Microsecond
 	return cv, nil
 }
 

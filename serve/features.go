@@ -215,20 +215,20 @@ func (s *Server) readView(group []ref, req *Request, rows int, t int64) ([]Colum
 		}
 		keys[row] = schemas.JoinKey(parts)
 	}
-	if cv.Retention > 0 && t < s.now().Add(-cv.Retention).UnixMicro() {
+	if t < s.now().Add(-cv.Retention).UnixMicro() {
 		return nil, badf("at: feature view %q keeps state for %s; read at a time within that of now", cv.View.Name, cv.Retention)
 	}
-	specs := make([]window.Spec, len(group))
+	which := make([]int, len(group))
 	for i, rf := range group {
-		specs[i] = cv.Specs[rf.feature]
+		which[i] = rf.feature
 	}
 	cols := make([]Column, len(group))
 	for i := range cols {
 		cols[i] = newColumn(rows)
 	}
-	out := make([]window.Value, len(specs))
-	err := s.store.Read(cv.View.Name, cv.View.Version, keys, t, func(_ int, events []window.Event) {
-		window.Eval(t, window.EventTime, specs, events, out)
+	out := make([]window.Value, len(which))
+	err := s.store.ReadState(cv.View.Name, cv.View.Version, keys, cv.Layout, func(_ int, st *window.State, raw window.RawFunc) error {
+		cv.Layout.EvalSpecs(t, st, raw, which, out)
 		for i, v := range out {
 			cols[i].Values = append(cols[i].Values, jsonValue(v.V))
 			cols[i].Statuses = append(cols[i].Statuses, v.Status.String())
@@ -238,6 +238,7 @@ func (s *Server) readView(group []ref, req *Request, rows int, t int64) ([]Colum
 			}
 			cols[i].EventTimestamps = append(cols[i].EventTimestamps, ts)
 		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read feature view %q: %w", cv.View.Name, err)

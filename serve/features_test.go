@@ -212,10 +212,16 @@ func TestAt(t *testing.T) {
 			checkFeatures(t, f, body, want)
 		})
 	}
-	// Before u1's first event, u1 was never seen.
-	checkFeatures(t, f, `{"features": ["user_txn:txn_count_1h", "user_txn:last_amount"], "entities": {"user_id": ["u1"]}, "at": "2026-01-01T00:00:00Z"}`, `{
+	// A view with a lifetime feature keeps state for its retention too:
+	// reading further back is refused, naming the view and its retention.
+	code, body := f.do(t, http.MethodPost, "/get-online-features", `{"features": ["user_txn:txn_count_1h", "user_txn:last_amount"], "entities": {"user_id": ["u1"]}, "at": "2026-01-01T00:00:00Z"}`)
+	if code != http.StatusBadRequest || !strings.Contains(string(body), `feature view \"user_txn\" keeps state for 26h0m0s`) {
+		t.Errorf("read before the retention: %d %s, want 400 naming the view and its retention", code, body)
+	}
+	// An entity never seen: counts are 0 and last is null, both NOT_FOUND.
+	checkFeatures(t, f, `{"features": ["user_txn:txn_count_1h", "user_txn:last_amount"], "entities": {"user_id": ["u9"]}, "at": "2026-03-01T11:00:00Z"}`, `{
 		"metadata": {"feature_names": ["user_id", "txn_count_1h", "last_amount"]},
-		"results": [`+key+`,
+		"results": [{"values": ["u9"], "statuses": ["PRESENT"], "event_timestamps": ["`+epoch+`"]},
 			{"values": [0], "statuses": ["NOT_FOUND"], "event_timestamps": ["`+epoch+`"]},
 			{"values": [null], "statuses": ["NOT_FOUND"], "event_timestamps": ["`+epoch+`"]}]
 	}`)

@@ -200,6 +200,12 @@ func fill(t *testing.T, repo *featurestore.Repo, store *online.Store) {
 	}
 	b := store.NewBatch()
 	defer b.Discard()
+	type entity struct {
+		cv  *featurestore.CompiledView
+		key string
+		st  *window.State
+	}
+	states := map[string]*entity{}
 	for off, e := range events {
 		at := now.Add(e.at)
 		line := fmt.Sprintf(`{"txn_id": "t%d", "user_id": %q, "merchant_id": %q, "account_id": %d, "amount": %v, "ts": %d}`,
@@ -217,9 +223,20 @@ func fill(t *testing.T, repo *featurestore.Repo, store *online.Store) {
 			if err := b.Put(cv.View.Name, cv.View.Version, key, &we, 0); err != nil {
 				t.Fatalf("Put: %v", err)
 			}
+			ent := states[cv.View.Name+"\x00"+key]
+			if ent == nil {
+				ent = &entity{cv: cv, key: key, st: cv.Layout.NewState()}
+				states[cv.View.Name+"\x00"+key] = ent
+			}
+			cv.Layout.Add(ent.st, &we, true)
 		}
 		if err := b.SetOffset(st.Name, 0, int64(off+1)); err != nil {
 			t.Fatalf("SetOffset: %v", err)
+		}
+	}
+	for _, ent := range states {
+		if err := b.PutState(ent.cv.View.Name, ent.cv.View.Version, ent.key, ent.cv.Layout, ent.st, 0); err != nil {
+			t.Fatalf("PutState: %v", err)
 		}
 	}
 	if err := b.Commit(); err != nil {

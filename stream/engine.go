@@ -23,17 +23,29 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// MaxPollRecords bounds the records applied in one transaction.
 	MaxPollRecords int
+	// StateCacheEntities bounds the entity states held in memory
+	// (default DefaultStateCacheEntities).
+	StateCacheEntities int
+	// History, when set, reads the offline store: a view version that has
+	// consumed nothing is backfilled from it instead of replaying the
+	// stream's topic.
+	History HistoryFunc
 }
 
 // Engine applies the registry's feature views to the online store.
 type Engine struct {
 	job      groupJob
+	cluster  kafka.Cluster
 	store    *online.Store
 	producer *kgo.Client
 	logger   *slog.Logger
 	events   *prometheus.CounterVec
 	late     *prometheus.CounterVec
 	commit   prometheus.Histogram
+	cache    *stateCache
+	history  HistoryFunc
+	// restoredEntries counts changelog entries applied to restore state.
+	restoredEntries prometheus.Counter
 }
 
 // NewEngine builds an engine; producer writes dead letters.
@@ -48,16 +60,23 @@ func NewEngine(cluster kafka.Cluster, reg *featurestore.Registry, store *online.
 		opts.MaxPollRecords = 2000
 	}
 	e := &Engine{
+		cluster:  cluster,
+		history:  opts.History,
 		store:    store,
 		producer: producer,
-		logger:   opts.Logger.With("component", "stream"),
+		restoredEntries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_stream_restored_entries_total",
+			Help: "Changelog entries applied to restore the state of partitions this worker was assigned without holding their state.",
+		}),
+		cache:  newStateCache(store, opts.StateCacheEntities),
+		logger: opts.Logger.With("component", "stream"),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_stream_events_total",
 			Help: "Events consumed by the stream engine, by stream and outcome (applied, duplicate, dead_letter).",
 		}, []string{"stream", "outcome"}),
 		late: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_stream_late_dropped_total",
-			Help: "Events a view dropped online because they arrived after its retention (largest window plus hop, or ttl, plus the allowed lateness); the offline store keeps them.",
+			Help: "Events that arrived too late for a view's windowed features (older than its retention: largest window plus hop, or ttl, plus the allowed lateness). Windowed values drop them online; lifetime aggregates still take them; the offline store keeps them.",
 		}, []string{"view"}),
 		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "sluice_stream_commit_duration_seconds",
@@ -65,7 +84,7 @@ func NewEngine(cluster kafka.Cluster, reg *featurestore.Registry, store *online.
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
 	}
-	opts.Registerer.MustRegister(e.events, e.late, e.commit)
+	opts.Registerer.MustRegister(e.events, e.late, e.commit, e.restoredEntries)
 	e.job = groupJob{
 		name: "stream", cluster: cluster, registry: reg, h: e, logger: e.logger,
 		maxPoll: opts.MaxPollRecords, idleTick: time.Second, layout: withRepartition,
@@ -119,31 +138,72 @@ func (e *Engine) apply(ctx context.Context, topo *topology, recs []*kgo.Record) 
 
 type outcome struct{ applied, duplicate, dead map[string]float64 }
 
+// progressAt is one partition's offset under a progress name.
+type progressAt struct {
+	name      string
+	partition int32
+}
+
+// batch is what one transaction collects besides the store's own batch.
+type batch struct {
+	b        *online.Batch
+	progress map[string]map[int32]int64 // committed offsets, by progress name
+	forward  []*kgo.Record              // dead letters and re-keyed events
+	logs     []online.Change            // changelog entries beyond the state's
+	touched  map[*streamJob]map[int32]bool
+	moved    map[progressAt]bool // offsets the batch advanced
+	out      outcome
+	arrival  int64 // the latest arrival time, µs
+}
+
 func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Record) error {
-	b := e.store.NewBatch()
-	defer b.Discard()
-	// Dead letters, re-keyed events and changelog entries are written
-	// before the offsets that consumed them commit: a crash in between
-	// writes them again; re-keyed copies are then dropped by event id, and
-	// changelog entries hold absolute values.
-	var forward []*kgo.Record
-	out := outcome{map[string]float64{}, map[string]float64{}, map[string]float64{}}
-	progress := map[string]map[int32]int64{} // committed offsets, by progress name
+	bt := &batch{
+		b:        e.store.NewBatch(),
+		progress: map[string]map[int32]int64{},
+		touched:  map[*streamJob]map[int32]bool{},
+		moved:    map[progressAt]bool{},
+		out:      outcome{map[string]float64{}, map[string]float64{}, map[string]float64{}},
+	}
+	defer bt.b.Discard()
+	committed := false
+	defer func() {
+		if !committed {
+			e.cache.discard()
+		}
+	}()
 	for _, r := range recs {
 		job := topo.byTopic[r.Topic]
 		if job == nil {
 			continue
 		}
-		if err := e.applyOne(b, job, r, progress, &forward, out); err != nil {
+		if bt.touched[job] == nil {
+			bt.touched[job] = map[int32]bool{}
+		}
+		bt.touched[job][r.Partition] = true
+		bt.b.SetPartition(r.Partition)
+		if err := e.applyOne(bt, job, r); err != nil {
+			return err
+		}
+		bt.arrival = max(bt.arrival, r.Timestamp.UnixMicro())
+	}
+	if err := e.cache.flush(bt.b, bt.arrival); err != nil {
+		return err
+	}
+	for at := range bt.moved {
+		if err := bt.b.SetOffset(at.name, at.partition, bt.progress[at.name][at.partition]); err != nil {
 			return err
 		}
 	}
-	for _, c := range b.Changes() {
-		rec := &kgo.Record{Topic: kafka.ChangelogTopic(c.View), Key: c.Key, Value: c.Value}
-		if c.ExpiresAt != 0 {
-			rec.Headers = []kgo.RecordHeader{{Key: kafka.HeaderExpiresAt, Value: []byte(strconv.FormatUint(c.ExpiresAt, 10))}}
-		}
-		forward = append(forward, rec)
+	// Dead letters, re-keyed events and changelog entries are written
+	// before the offsets that consumed them commit: a crash in between
+	// writes them again; re-keyed copies are then dropped by event id, and
+	// changelog entries hold absolute values.
+	forward := bt.forward
+	for _, c := range append(bt.b.Changes(), bt.offsetChanges()...) {
+		forward = append(forward, changeRecord(c))
+	}
+	for _, c := range bt.logs {
+		forward = append(forward, changeRecord(c))
 	}
 	if len(forward) > 0 {
 		if err := e.producer.ProduceSync(ctx, forward...).FirstErr(); err != nil {
@@ -151,41 +211,75 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 		}
 	}
 	start := time.Now()
-	if err := b.Commit(); err != nil {
+	if err := bt.b.Commit(); err != nil {
 		return err
 	}
+
+	committed = true
+	e.cache.committed()
 	e.commit.Observe(time.Since(start).Seconds())
-	for s, n := range out.applied {
+	for s, n := range bt.out.applied {
 		e.events.WithLabelValues(s, "applied").Add(n)
 	}
-	for s, n := range out.duplicate {
+	for s, n := range bt.out.duplicate {
 		e.events.WithLabelValues(s, "duplicate").Add(n)
 	}
-	for s, n := range out.dead {
+	for s, n := range bt.out.dead {
 		e.events.WithLabelValues(s, "dead_letter").Add(n)
 	}
 	return nil
+}
+
+// offsetChanges puts the batch's new offsets of every progress name of a
+// job into each of the job's view changelogs, beside the state they
+// produced: a worker that restores a partition from a changelog resumes
+// where the state stops.
+func (bt *batch) offsetChanges() []online.Change {
+	var out []online.Change
+	for job, parts := range bt.touched {
+		for _, cv := range job.views {
+			for _, name := range job.names() {
+				for p := range parts {
+					if next, ok := bt.progress[name][p]; ok {
+						out = append(out, online.OffsetChange(cv.View.Name, name, p, next))
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// changeRecord is the changelog record of one change.
+func changeRecord(c online.Change) *kgo.Record {
+	rec := &kgo.Record{Topic: kafka.ChangelogTopic(c.View), Partition: c.Partition, Key: c.Key, Value: c.Value}
+	if c.ExpiresAt != 0 {
+		rec.Headers = []kgo.RecordHeader{{Key: kafka.HeaderExpiresAt, Value: []byte(strconv.FormatUint(c.ExpiresAt, 10))}}
+	}
+	return rec
 }
 
 // applyOne takes one record to every part of its job that has not had it
 // yet: each view (a view version that is new replays the log: its
 // backfill), each re-keyed view, and the job itself (dead letters and
 // metrics, once per record).
-func (e *Engine) applyOne(b *online.Batch, job *streamJob, r *kgo.Record, progress map[string]map[int32]int64, forward *[]*kgo.Record, out outcome) error {
+func (e *Engine) applyOne(bt *batch, job *streamJob, r *kgo.Record) error {
+	b := bt.b
 	due := func(name string) (bool, error) {
-		offs, ok := progress[name]
+		offs, ok := bt.progress[name]
 		if !ok {
 			var err error
 			if offs, err = e.store.Offsets(name); err != nil {
 				return false, err
 			}
-			progress[name] = offs
+			bt.progress[name] = offs
 		}
 		if r.Offset < offs[r.Partition] {
 			return false, nil
 		}
 		offs[r.Partition] = r.Offset + 1
-		return true, b.SetOffset(name, r.Partition, r.Offset+1)
+		bt.moved[progressAt{name, r.Partition}] = true
+		return true, nil
 	}
 	name := job.stream.Name
 	live, err := due(job.name)
@@ -195,8 +289,8 @@ func (e *Engine) applyOne(b *online.Batch, job *streamJob, r *kgo.Record, progre
 	ev, decodeErr := job.dec.Decode(r.Value)
 	if decodeErr != nil {
 		if live {
-			*forward = append(*forward, deadLetter(r, name, decodeErr))
-			out.dead[name]++
+			bt.forward = append(bt.forward, deadLetter(r, name, decodeErr))
+			bt.out.dead[name]++
 		}
 		// Views still mark the record consumed.
 		for _, n := range job.names()[1:] {
@@ -206,7 +300,7 @@ func (e *Engine) applyOne(b *online.Batch, job *streamJob, r *kgo.Record, progre
 		}
 		return nil
 	}
-	id := eventID(r, ev)
+	id, derived := recordID(r, ev)
 	arrival, seq := job.position(r)
 	applied, dup := false, false
 	for _, cv := range job.views {
@@ -218,31 +312,27 @@ func (e *Engine) applyOne(b *online.Batch, job *streamJob, r *kgo.Record, progre
 			}
 			continue
 		}
-		seen, err := b.Seen(vk, id)
-		if err != nil {
-			return err
-		}
-		if seen {
-			dup = true
-			continue
-		}
-		if err := b.MarkSeen(vk, id); err != nil {
-			return err
+		if !derived {
+			seen, err := b.Seen(vk, id)
+			if err != nil {
+				return err
+			}
+			if seen {
+				dup = true
+				continue
+			}
+			if err := b.MarkSeen(vk, id); err != nil {
+				return err
+			}
+			bt.logs = append(bt.logs, e.store.SeenChange(cv.View.Name, vk, id, r.Partition))
 		}
 		applied = true
-		if cv.Retention > 0 && ev.Time < arrival-cv.Retention.Microseconds() {
-			// Too late for every window at any time after its arrival.
-			e.late.WithLabelValues(cv.View.Name).Inc()
-			continue
-		}
 		key, values, pass := cv.Apply(ev)
 		if !pass {
 			continue
 		}
 		we := window.Event{Time: ev.Time, Arrival: arrival, Seq: seq, Values: values}
-		// Kept for two retentions, so that reads at any t within one
-		// retention of now still hold their whole window.
-		if err := b.Put(cv.View.Name, cv.View.Version, key, &we, 2*cv.Retention); err != nil {
+		if err := e.addEvent(b, cv, key, r.Partition, &we); err != nil {
 			return err
 		}
 	}
@@ -252,18 +342,43 @@ func (e *Engine) applyOne(b *online.Batch, job *streamJob, r *kgo.Record, progre
 			return err
 		}
 		if ok {
-			*forward = append(*forward, rerouted(r, cv, ev, id, arrival))
+			bt.forward = append(bt.forward, rerouted(r, cv, ev, id, arrival))
 		}
 	}
 	if live && !job.internal {
 		switch {
 		case dup && !applied:
-			out.duplicate[name]++
+			bt.out.duplicate[name]++
 		default:
-			out.applied[name]++
+			bt.out.applied[name]++
 		}
 	}
 	return nil
+}
+
+// addEvent adds one event to an entity's state. An event older than the
+// view's retention at its arrival can no longer change a windowed value at
+// any time after that: windowed tiles drop it (and count it), lifetime
+// aggregates take it.
+func (e *Engine) addEvent(b *online.Batch, cv *featurestore.CompiledView, key string, partition int32, we *window.Event) error {
+	windowed := we.Time >= we.Arrival-cv.Layout.Retention
+	if !windowed {
+		e.late.WithLabelValues(cv.View.Name).Inc()
+		if cv.Layout.Long < 0 {
+			return nil
+		}
+	}
+	st, err := e.cache.get(cv, key, partition)
+	if err != nil {
+		return err
+	}
+	cv.Layout.Add(st, we, windowed)
+	if !windowed {
+		return nil
+	}
+	// The raw event serves reads at a t inside its tile; it is kept as long
+	// as the tiles of windowed grids are.
+	return b.Put(cv.View.Name, cv.View.Version, key, we, 2*cv.Retention)
 }
 
 // lag sums, over every partition of a topology's topics and every progress

@@ -161,8 +161,9 @@ func read(t *testing.T, store *online.Store, repo *featurestore.Repo, view, user
 		t.Fatal(err)
 	}
 	out := make([]window.Value, len(cv.Specs))
-	err = store.Read(view, cv.View.Version, []string{user}, at, func(_ int, evs []window.Event) {
-		window.Eval(at, window.EventTime, cv.Specs, evs, out)
+	err = store.ReadState(view, cv.View.Version, []string{user}, cv.Layout, func(_ int, st *window.State, raw window.RawFunc) error {
+		cv.Layout.Eval(at, st, raw, out)
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -30,6 +30,17 @@ type handler interface {
 	idle(ctx context.Context) error
 }
 
+// preparer is a handler with work to do before it consumes a topology.
+type preparer interface {
+	prepare(ctx context.Context, topo *topology) error
+}
+
+// restorer is a handler that can rebuild the state of partitions it is
+// assigned before consuming them.
+type restorer interface {
+	restore(ctx context.Context, topo *topology, assigned map[string]map[int32]kgo.Offset) error
+}
+
 // groupJob consumes the registry's stream topics as a consumer group,
 // restarting when the definitions change.
 type groupJob struct {
@@ -70,6 +81,9 @@ func (g *groupJob) run(ctx context.Context) error {
 	for {
 		changed := g.registry.Changed()
 		topo, err := g.topologyFor(g.registry.Repo())
+		if p, ok := g.h.(preparer); ok && err == nil {
+			err = p.prepare(ctx, topo)
+		}
 		if err == nil && len(topo.topics) > 0 {
 			err = g.consume(ctx, topo, changed)
 		} else if err == nil {
@@ -114,7 +128,12 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 		kgo.SessionTimeout(10*time.Second),
 		kgo.HeartbeatInterval(time.Second),
 		kgo.RebalanceTimeout(10*time.Second),
-		kgo.AdjustFetchOffsetsFn(func(_ context.Context, m map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, m map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+			if r, ok := g.h.(restorer); ok {
+				if err := r.restore(ctx, topo, m); err != nil {
+					return nil, err
+				}
+			}
 			return g.adjust(topo, m)
 		}),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, _ map[string][]int32) {

@@ -82,13 +82,11 @@ func (r *Replica) handle(_ context.Context, topo *topology, recs []*kgo.Record) 
 		if job == nil {
 			continue
 		}
-		if rec.Value != nil {
-			exp, _ := strconv.ParseUint(header(rec, kafka.HeaderExpiresAt), 10, 64)
-			if exp != 0 && exp <= uint64(time.Now().Unix()) {
-				// Expired already: the worker no longer holds it either.
-			} else if err := b.Apply(rec.Key, rec.Value, exp); err != nil {
-				return err
-			}
+		exp, _ := strconv.ParseUint(header(rec, kafka.HeaderExpiresAt), 10, 64)
+		if exp != 0 && exp <= uint64(time.Now().Unix()) {
+			// Expired already: the worker no longer holds it either.
+		} else if err := b.Apply(rec.Key, rec.Value, exp); err != nil {
+			return err
 		}
 		if err := b.SetOffset(job.name, rec.Partition, rec.Offset+1); err != nil {
 			return err

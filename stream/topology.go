@@ -118,13 +118,22 @@ func (t *topology) add(topic string, job *streamJob) {
 // else the producer's _event_id field, else one derived from the record's
 // position, which is stable across replays.
 func eventID(r *kgo.Record, ev *schemas.Event) string {
+	id, _ := recordID(r, ev)
+	return id
+}
+
+// recordID returns an event's id and whether it was derived from the
+// record's own partition and offset. A derived id names one record and no
+// other, so it can never arrive twice: the offsets already keep a record
+// from being applied twice, and a dedupe lookup would find nothing.
+func recordID(r *kgo.Record, ev *schemas.Event) (string, bool) {
 	if id := header(r, kafka.HeaderEventID); id != "" {
-		return id
+		return id, false
 	}
 	if ev.ID != "" {
-		return ev.ID
+		return ev.ID, false
 	}
-	return "p" + strconv.Itoa(int(r.Partition)) + "-" + strconv.FormatInt(r.Offset, 10)
+	return "p" + strconv.Itoa(int(r.Partition)) + "-" + strconv.FormatInt(r.Offset, 10), true
 }
 
 func header(r *kgo.Record, key string) string {

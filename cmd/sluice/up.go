@@ -24,6 +24,7 @@ import (
 	"github.com/sluicehq/sluice/featurestore/offline"
 	"github.com/sluicehq/sluice/featurestore/online"
 	"github.com/sluicehq/sluice/ingest"
+	"github.com/sluicehq/sluice/schemas"
 	"github.com/sluicehq/sluice/serve"
 	"github.com/sluicehq/sluice/stream"
 )
@@ -148,14 +149,10 @@ func runUp(ctx context.Context, c Config, f *upFlags) error {
 		jobs = append(jobs, rep.Run)
 		ready["replica"] = caughtUp(func(ctx context.Context) (int64, error) { return rep.Lag(ctx, registry) })
 	}
-	if r.stream {
-		eng := stream.NewEngine(cluster, registry, store, producer, stream.Options{Logger: logger, Registerer: reg})
-		jobs = append(jobs, eng.Run)
-		ready["stream"] = caughtUp(func(ctx context.Context) (int64, error) { return eng.Lag(ctx, registry) })
-	}
+	var sink *offline.Sink
 	if r.offline {
-		sink, err := offline.Open(filepath.Join(c.DataDir, "offline"), offline.Options{Logger: logger})
-		if err != nil {
+		var err error
+		if sink, err = offline.Open(filepath.Join(c.DataDir, "offline"), offline.Options{Logger: logger}); err != nil {
 			return err
 		}
 		defer sink.Close()
@@ -163,6 +160,18 @@ func runUp(ctx context.Context, c Config, f *upFlags) error {
 			Logger: logger, Registerer: reg, FlushInterval: c.Offline.FlushInterval,
 		})
 		jobs = append(jobs, job.Run)
+	}
+	if r.stream {
+		opts := stream.Options{Logger: logger, Registerer: reg}
+		if sink != nil {
+			// New view versions backfill from the local offline store.
+			opts.History = func(ctx context.Context, name string, schema *schemas.Schema, fn func(*offline.Row) error) (map[int32]int64, error) {
+				return sink.History(ctx, name, schema, offline.HistoryOptions{}, fn)
+			}
+		}
+		eng := stream.NewEngine(cluster, registry, store, producer, opts)
+		jobs = append(jobs, eng.Run)
+		ready["stream"] = caughtUp(func(ctx context.Context) (int64, error) { return eng.Lag(ctx, registry) })
 	}
 	chJob, chSQL, closeCH, err := clickHouseSide(c, r.offline, registry, logger, reg)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -31,9 +32,13 @@ func (c Cluster) Client(opts ...kgo.Opt) (*kgo.Client, error) {
 }
 
 // Producer returns a client for producing with acks=all and idempotence,
-// which franz-go enables by default.
+// which franz-go enables by default. Records of changelog topics go to the
+// partition they name (modulo the topic's partitions): the source
+// partition whose state they hold. Other records are partitioned by key,
+// as Kafka's default partitioner does.
 func (c Cluster) Producer(opts ...kgo.Opt) (*kgo.Client, error) {
 	base := []kgo.Opt{
+		kgo.RecordPartitioner(changelogPartitioner{kgo.UniformBytesPartitioner(64<<10, true, true, nil)}),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(2 * time.Millisecond),
 		kgo.RecordDeliveryTimeout(30 * time.Second),
@@ -113,3 +118,21 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	w.l.Warn(string(p), "component", "kafka")
 	return len(p), nil
 }
+
+// changelogPartitioner places changelog records by their Partition field
+// and leaves every other topic to its default partitioner.
+type changelogPartitioner struct{ def kgo.Partitioner }
+
+func (p changelogPartitioner) ForTopic(topic string) kgo.TopicPartitioner {
+	if strings.HasPrefix(topic, changelogPrefix) {
+		return bySourcePartition{}
+	}
+	return p.def.ForTopic(topic)
+}
+
+// bySourcePartition keeps a record's Partition, modulo the partitions.
+type bySourcePartition struct{}
+
+func (bySourcePartition) RequiresConsistency(*kgo.Record) bool { return true }
+
+func (bySourcePartition) Partition(r *kgo.Record, n int) int { return int(r.Partition) % n }

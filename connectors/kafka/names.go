@@ -11,7 +11,9 @@ const (
 func DLQTopic(stream string) string { return "sluice.dlq." + stream }
 
 // ChangelogTopic is the compacted changelog of a view.
-func ChangelogTopic(view string) string { return "sluice.changelog." + view }
+func ChangelogTopic(view string) string { return changelogPrefix + view }
+
+const changelogPrefix = "sluice.changelog."
 
 // RepartitionTopic re-keys a stream for a view keyed by another entity.
 func RepartitionTopic(view string) string { return "sluice.repartition." + view }

@@ -36,8 +36,11 @@ type compaction struct {
 func compactKey(final string) []byte { return []byte(compactPrefix + filepath.ToSlash(final)) }
 
 // swap records a merged file's compaction and carries it out, holding the
-// sink's lock so that no flush runs in between.
+// sink's lock so that no flush runs in between, and waiting for History
+// scans to end.
 func (s *Sink) swap(rec compaction) error {
+	s.swapMu.Lock()
+	defer s.swapMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	temp := filepath.Join(s.dir, rec.Temp)
@@ -154,6 +157,8 @@ func loadCompactions(db *badger.DB) ([]compaction, error) {
 // lock. Compact calls it first, so that one a failed rename or delete left
 // is done before another starts.
 func (s *Sink) finishCompactions() error {
+	s.swapMu.Lock()
+	defer s.swapMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {

@@ -105,6 +105,9 @@ type Sink struct {
 	db   *badger.DB
 
 	compactMu sync.Mutex // one compaction at a time; taken before mu
+	// swapMu is held to write while a compaction swaps files, and to read
+	// while History scans; taken after compactMu and before mu.
+	swapMu sync.RWMutex
 
 	mu             sync.Mutex
 	closed         bool

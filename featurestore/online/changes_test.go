@@ -60,8 +60,8 @@ func TestChangesReplicate(t *testing.T) {
 
 	bad := dst.NewBatch()
 	defer bad.Discard()
-	if err := bad.Apply(offsetKey("s", 0), []byte{0}, 0); err == nil {
-		t.Error("Apply took an offset key; only view state may be replicated")
+	if err := bad.Apply([]byte("x\x00s"), []byte{0}, 0); err == nil {
+		t.Error("Apply took a key that is neither state, a seen id nor an offset")
 	}
 	if err := bad.Apply(changes[0].Key, []byte{0xff}, 0); err == nil {
 		t.Error("Apply took a corrupt value")

@@ -68,8 +68,8 @@ func TestDecodeEventTruncated(t *testing.T) {
 		b := encodeEvent(nil, &tc.ev)
 		for n := range len(b) {
 			var ev window.Event
-			if err := decodeEvent(b[:n], &ev); !errors.Is(err, errCorrupt) {
-				t.Errorf("%s: decodeEvent of the first %d of %d bytes: err = %v, want errCorrupt", tc.name, n, len(b), err)
+			if err := decodeEvent(b[:n], &ev); !errors.Is(err, window.ErrCorrupt) {
+				t.Errorf("%s: decodeEvent of the first %d of %d bytes: err = %v, want window.ErrCorrupt", tc.name, n, len(b), err)
 			}
 		}
 	}
@@ -98,8 +98,8 @@ func TestDecodeEventCorrupt(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var ev window.Event
-			if err := decodeEvent(tc.in, &ev); !errors.Is(err, errCorrupt) {
-				t.Errorf("decodeEvent(%x): err = %v, want errCorrupt", tc.in, err)
+			if err := decodeEvent(tc.in, &ev); !errors.Is(err, window.ErrCorrupt) {
+				t.Errorf("decodeEvent(%x): err = %v, want window.ErrCorrupt", tc.in, err)
 			}
 		})
 	}
@@ -112,8 +112,8 @@ func TestDecodeEventRejectsTrailingBytes(t *testing.T) {
 	b := encodeEvent(nil, &window.Event{Arrival: 1, Values: []any{int64(5)}})
 	b = append(b, byte(tagString), 0x03, 'x', 'y', 'z')
 	var ev window.Event
-	if err := decodeEvent(b, &ev); !errors.Is(err, errCorrupt) {
-		t.Errorf("decodeEvent with 5 trailing bytes: err = %v, values %v; want errCorrupt", err, ev.Values)
+	if err := decodeEvent(b, &ev); !errors.Is(err, window.ErrCorrupt) {
+		t.Errorf("decodeEvent with 5 trailing bytes: err = %v, values %v; want window.ErrCorrupt", err, ev.Values)
 	}
 }
 
@@ -127,8 +127,8 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var ev window.Event
 		if err := decodeEvent(b, &ev); err != nil {
-			if !errors.Is(err, errCorrupt) {
-				t.Fatalf("decodeEvent(%x): err = %v, want errCorrupt", b, err)
+			if !errors.Is(err, window.ErrCorrupt) {
+				t.Fatalf("decodeEvent(%x): err = %v, want window.ErrCorrupt", b, err)
 			}
 			return
 		}
@@ -152,3 +152,14 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 	})
 }
+
+// The value tags of window.AppendValue: a stored format, so a test may
+// spell them out.
+const (
+	tagNull byte = iota
+	tagString
+	tagInt
+	tagFloat
+	tagTrue
+	tagFalse
+)

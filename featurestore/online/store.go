@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -34,7 +35,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	bo := badger.DefaultOptions(dir).WithLogger(nil).WithNumVersionsToKeep(1)
+	// One writer (the stream engine or a replica) commits batches, so
+	// Badger need not track reads for conflicts.
+	bo := badger.DefaultOptions(dir).WithLogger(nil).WithNumVersionsToKeep(1).WithDetectConflicts(false)
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("open online store %s: %w", dir, err)
@@ -117,19 +120,41 @@ func (s *Store) Offsets(stream string) (map[int32]int64, error) {
 // Batch is one atomic unit: events applied, ids seen and offsets consumed.
 // It is not safe for concurrent use.
 type Batch struct {
-	s       *Store
-	txn     *badger.Txn
-	buf     []byte
-	changes []Change
+	s         *Store
+	txn       *badger.Txn
+	changes   []Change
+	partition int32
 }
 
 // Change is one entry a batch wrote to a view's state: its absolute new
 // value, so applying it again is harmless. Changelogs carry them to
 // replicas.
 type Change struct {
-	View       string
-	Key, Value []byte
+	View string
+	// Partition is the source partition whose records made the change;
+	// the changelog keeps it, so that a worker taking the partition over
+	// restores exactly that partition's state.
+	Partition  int32
+	Key, Value []byte // a nil Value deletes the key
 	ExpiresAt  uint64 // Unix seconds; 0: never
+}
+
+// SetPartition says which source partition the changes recorded from now
+// on come from.
+func (b *Batch) SetPartition(p int32) { b.partition = p }
+
+// SeenChange is the changelog entry of an event id that a view's
+// namespace ns has seen, so that a restored worker remembers it.
+func (s *Store) SeenChange(view, ns, id string, partition int32) Change {
+	exp := uint64(time.Now().Add(s.opts.DedupeHorizon).Unix())
+	return Change{View: view, Partition: partition, Key: dedupeKey(ns, id), Value: []byte{1}, ExpiresAt: exp}
+}
+
+// OffsetChange is the changelog entry of the next offset of a partition
+// under a progress name.
+func OffsetChange(view, name string, partition int32, next int64) Change {
+	v := binary.BigEndian.AppendUint64(nil, uint64(next))
+	return Change{View: view, Partition: partition, Key: offsetKey(name, partition), Value: v}
 }
 
 // NewBatch starts a batch. Call Commit or Discard.
@@ -167,36 +192,37 @@ func (b *Batch) MarkSeen(stream, id string) error {
 	return b.set(badger.NewEntry(dedupeKey(stream, id), nil).WithTTL(b.s.opts.DedupeHorizon))
 }
 
-// Put stores one event of an entity for a view version. With keep > 0 the
-// event expires once its event time is older than keep.
+// Put stores one raw event of an entity for a view version. With keep > 0
+// the event expires once its event time is older than keep.
 func (b *Batch) Put(view string, version int, key string, ev *window.Event, keep time.Duration) error {
-	k := eventKey(view, version, key, ev.Time, ev.Seq)
-	v := encodeEvent(nil, ev)
 	var expires uint64
 	if keep > 0 {
-		expires = uint64(max(1, (ev.Time+keep.Microseconds())/1_000_000+1))
+		expires = expiry(ev.Time + keep.Microseconds())
 	}
-	if err := b.set(&badger.Entry{Key: k, Value: v, ExpiresAt: expires}); err != nil {
-		return err
-	}
-	b.changes = append(b.changes, Change{View: view, Key: k, Value: v, ExpiresAt: expires})
-	return nil
+	return b.put(view, eventKey(view, version, key, ev.Time, ev.Seq), encodeEvent(nil, ev), expires)
 }
 
 // Changes returns the view state the batch wrote, in order.
 func (b *Batch) Changes() []Change { return b.changes }
 
-// Apply writes a change that another store made (a replica following a
-// changelog), expiring at expiresAt (Unix seconds; 0: never). It refuses
-// keys outside view state.
+// Apply writes a change that another store made (a replica or a restoring
+// worker following a changelog), expiring at expiresAt (Unix seconds; 0:
+// never); a nil value deletes the key. It refuses keys that are not view
+// state, seen ids or offsets.
 func (b *Batch) Apply(key, value []byte, expiresAt uint64) error {
-	if len(key) < 2 || key[0] != 'e' || key[1] != 0 {
+	if len(key) < 2 || key[1] != 0 || !strings.ContainsRune("etbdo", rune(key[0])) {
 		return fmt.Errorf("online store: changelog key %q is not view state", key)
 	}
-	if err := decodeEvent(value, &window.Event{}); err != nil {
-		return fmt.Errorf("online store: changelog value of %q: %w", key, err)
+	if key[0] == 'e' && value != nil {
+		if err := decodeEvent(value, &window.Event{}); err != nil {
+			return fmt.Errorf("online store: changelog value of %q: %w", key, err)
+		}
 	}
-	return b.set(&badger.Entry{Key: append([]byte(nil), key...), Value: append([]byte(nil), value...), ExpiresAt: expiresAt})
+	key = append([]byte(nil), key...)
+	if value == nil {
+		return b.txn.Delete(key)
+	}
+	return b.set(&badger.Entry{Key: key, Value: append([]byte(nil), value...), ExpiresAt: expiresAt})
 }
 
 // SetOffset records the next offset to consume of a stream partition.
@@ -264,10 +290,7 @@ func offsetKey(stream string, partition int32) []byte {
 func dedupeKey(stream, id string) []byte { return []byte("d\x00" + stream + "\x00" + id) }
 
 func entityPrefix(view string, version int, key string) []byte {
-	b := append([]byte("e\x00"+view), 0)
-	b = binary.BigEndian.AppendUint32(b, uint32(version))
-	b = binary.BigEndian.AppendUint32(b, uint32(len(key)))
-	return append(b, key...)
+	return statePrefix('e', view, version, key)
 }
 
 func eventKey(view string, version int, key string, t, seq int64) []byte {

@@ -184,31 +184,3 @@ type Value struct {
 
 // DefaultLateness is the allowed_lateness of a view that sets none.
 const DefaultLateness = time.Hour
-
-// Retention returns how long after an event's time the event can still
-// matter to some spec's value at a time after its arrival: the largest
-// window plus its hop, or TTL, plus the allowed lateness. It returns false
-// when some spec needs every event forever (lifetime aggregates, and last
-// or first without a TTL). Online, an event older than its arrival minus
-// the retention is dropped: no window at any t after its arrival holds it.
-func Retention(specs []Spec, lateness time.Duration) (time.Duration, bool) {
-	var r int64
-	for _, s := range specs {
-		switch {
-		case s.Agg == Last || s.Agg == First:
-			if s.TTL <= 0 {
-				return 0, false
-			}
-			r = max(r, s.TTL)
-		case s.Window > 0:
-			h := s.Hop
-			if h <= 0 {
-				h = DefaultHop(time.Duration(s.Window) * time.Microsecond).Microseconds()
-			}
-			r = max(r, s.Window+h)
-		default:
-			return 0, false
-		}
-	}
-	return time.Duration(r)*time.Microsecond + lateness, true
-}

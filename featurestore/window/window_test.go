@@ -293,23 +293,3 @@ func TestEvalConcurrentReadOnly(t *testing.T) {
 		t.Fatalf("last_n = %#v, want a list (the aliasing check needs one)", want[lastN].V)
 	}
 }
-
-func TestRetention(t *testing.T) {
-	h := time.Hour
-	for _, tc := range []struct {
-		name  string
-		specs []window.Spec
-		want  time.Duration
-		ok    bool
-	}{
-		{"window plus default hop plus lateness", []window.Spec{window.NewSpec(window.Count, -1, 0, h, 0, 0, 0)}, h + 5*time.Minute + h, true},
-		{"largest of window and ttl", []window.Spec{window.NewSpec(window.Sum, 0, 0, 2*h, 10*time.Minute, 0, 0), window.NewSpec(window.Last, 0, 0, 0, 0, 30*h, 0)}, 30*h + h, true},
-		{"lifetime keeps everything", []window.Spec{window.NewSpec(window.Count, -1, 0, h, 0, 0, 0), window.NewSpec(window.Count, -1, 0, 0, 0, 0, 0)}, 0, false},
-		{"last without ttl keeps everything", []window.Spec{window.NewSpec(window.Last, 0, 0, 0, 0, 0, 0)}, 0, false},
-	} {
-		got, ok := window.Retention(tc.specs, h)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("%s: Retention = %v, %v; want %v, %v", tc.name, got, ok, tc.want, tc.ok)
-		}
-	}
-}

@@ -60,12 +60,9 @@ func Freshness(ctx context.Context, o Options) ([]Figure, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The first two seconds warm up.
-	warm := int((2 * time.Second) / (20 * time.Millisecond))
-	if len(lat) <= warm {
-		return nil, fmt.Errorf("freshness: only %d probes came through", len(lat))
+	if len(lat) < 10 {
+		return nil, fmt.Errorf("freshness: only %d probes came through after the warm-up", len(lat))
 	}
-	lat = lat[warm:]
 	sortDurations(lat)
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	return []Figure{
@@ -120,9 +117,11 @@ func probe(ctx context.Context, url string, store *online.Store, repo *featurest
 			count = i
 		}
 	}
-	specs := []window.Spec{cv.Specs[count]}
+	which := []int{count}
 	out := make([]window.Value, 1)
 	var lat []time.Duration
+	// The first two seconds warm up: their probes are not counted.
+	warm := time.Now().Add(2 * time.Second)
 	deadline := time.Now().Add(dur)
 	for i := 0; time.Now().Before(deadline); i++ {
 		key := fmt.Sprintf("probe-%06d", i)
@@ -133,14 +132,17 @@ func probe(ctx context.Context, url string, store *online.Store, repo *featurest
 		acked := time.Now()
 		for {
 			t := time.Now().Add(time.Second).UnixMicro()
-			err := store.Read(cv.View.Name, cv.View.Version, []string{key}, t, func(_ int, evs []window.Event) {
-				window.Eval(t, window.EventTime, specs, evs, out)
+			err := store.ReadState(cv.View.Name, cv.View.Version, []string{key}, cv.Layout, func(_ int, st *window.State, raw window.RawFunc) error {
+				cv.Layout.EvalSpecs(t, st, raw, which, out)
+				return nil
 			})
 			if err != nil {
 				return nil, err
 			}
 			if out[0].V == int64(1) {
-				lat = append(lat, time.Since(acked))
+				if acked.After(warm) {
+					lat = append(lat, time.Since(acked))
+				}
 				break
 			}
 			if time.Since(acked) > 30*time.Second {

@@ -1,0 +1,241 @@
+package window
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// Layout places a view's specs on tile grids. Each windowed spec lives on
+// the grid of its hop; lifetime aggregates, last and first share the long
+// grid. A value at t merges about w/h tiles of its grid plus the head
+// tile, which holds the events of [floor(t, h), t); only when the head tile
+// also holds events at or after t does a read look at that one tile's
+// events.
+type Layout struct {
+	Specs []Spec
+	Grids []Grid
+	// Long is the index of the long grid in Grids, or -1 when every spec
+	// is windowed.
+	Long int
+	// Retention is how long an event stays able to change a windowed value
+	// at some time after its arrival: the largest window plus its hop, or
+	// TTL, plus the allowed lateness; at least the long grid's width plus
+	// the lateness.
+	Retention int64
+	slot      []slot
+}
+
+// Grid is one tile width and the specs whose partials its tiles hold.
+type Grid struct {
+	Width int64 // µs
+	Specs []int // indexes into Layout.Specs
+}
+
+type slot struct{ grid, index int }
+
+// DefaultLongTile is the long grid's width when a view has no windowed
+// spec to borrow it from.
+const DefaultLongTile = int64(time.Hour / time.Microsecond)
+
+// NewLayout lays out specs; lateness is the view's allowed lateness.
+func NewLayout(specs []Spec, lateness time.Duration) *Layout {
+	l := &Layout{Specs: specs, Long: -1, slot: make([]slot, len(specs))}
+	widths := map[int64]int{}
+	var longest int64
+	for i := range specs {
+		if h := specs[i].hop(); h > 0 {
+			longest = max(longest, h)
+			if _, ok := widths[h]; !ok {
+				widths[h] = len(l.Grids)
+				l.Grids = append(l.Grids, Grid{Width: h})
+			}
+		}
+	}
+	for i := range specs {
+		g := -1
+		if h := specs[i].hop(); h > 0 {
+			g = widths[h]
+		} else {
+			if l.Long < 0 {
+				w := longest
+				if w == 0 {
+					w = DefaultLongTile
+				}
+				l.Long = len(l.Grids)
+				l.Grids = append(l.Grids, Grid{Width: w})
+			}
+			g = l.Long
+		}
+		l.slot[i] = slot{g, len(l.Grids[g].Specs)}
+		l.Grids[g].Specs = append(l.Grids[g].Specs, i)
+	}
+	var r int64
+	for i := range specs {
+		s := &specs[i]
+		switch {
+		case s.hop() > 0:
+			r = max(r, s.Window+s.hop())
+		case (s.Agg == Last || s.Agg == First) && s.TTL > 0:
+			r = max(r, s.TTL)
+		}
+	}
+	if l.Long >= 0 {
+		r = max(r, l.Grids[l.Long].Width)
+	}
+	l.Retention = r + lateness.Microseconds()
+	return l
+}
+
+// hop is the spec's tile width on a windowed grid, or 0 when it belongs on
+// the long grid.
+func (s *Spec) hop() int64 {
+	if s.Window <= 0 || s.Agg == Last || s.Agg == First {
+		return 0
+	}
+	if s.Hop > 0 {
+		return s.Hop
+	}
+	return DefaultHop(time.Duration(s.Window) * time.Microsecond).Microseconds()
+}
+
+// State is one entity's aggregates in a layout: tiles per grid and, for
+// the long grid, a base that folds tiles that have aged out.
+type State struct {
+	// Seen is the event time of the entity's earliest event; HasSeen is
+	// false while it has none.
+	Seen    int64
+	HasSeen bool
+	// Horizon: long-grid events before it live in Base, not in tiles.
+	Horizon int64
+	Base    []Partial // one per spec of the long grid
+	Tiles   [][]*Tile // per grid, sorted by Start
+	// BaseDirty is set when Seen, Horizon or Base changed.
+	BaseDirty bool
+}
+
+// Tile is the aggregate of one grid's specs over the events of
+// [Start, Start+width).
+type Tile struct {
+	Start    int64
+	Min, Max int64 // earliest and latest event time it holds
+	Parts    []Partial
+	Dirty    bool // changed since the flag was last cleared
+	Deleted  bool // folded into the base: its stored copy should go
+}
+
+// NewState returns an empty state for l.
+func (l *Layout) NewState() *State {
+	st := &State{Horizon: math.MinInt64, Tiles: make([][]*Tile, len(l.Grids))}
+	if l.Long >= 0 {
+		st.Base = make([]Partial, len(l.Grids[l.Long].Specs))
+	}
+	return st
+}
+
+// Add folds one event into st. With windowed false (the event is older
+// than the retention) only the long grid takes it: lifetime aggregates
+// take every event.
+func (l *Layout) Add(st *State, e *Event, windowed bool) {
+	if !st.HasSeen || e.Time < st.Seen {
+		st.Seen, st.HasSeen, st.BaseDirty = e.Time, true, true
+	}
+	for g := range l.Grids {
+		if g != l.Long && !windowed {
+			continue
+		}
+		grid := &l.Grids[g]
+		start := Floor(e.Time, grid.Width)
+		var parts []Partial
+		if g == l.Long && start < st.Horizon {
+			parts, st.BaseDirty = st.Base, true
+		} else {
+			tile := st.tile(g, start, len(grid.Specs))
+			tile.Min, tile.Max = min(tile.Min, e.Time), max(tile.Max, e.Time)
+			tile.Dirty = true
+			parts = tile.Parts
+		}
+		for j, si := range grid.Specs {
+			s := &l.Specs[si]
+			var v any = true
+			if s.Input >= 0 {
+				if v = e.Values[s.Input]; v == nil {
+					continue
+				}
+			}
+			parts[j].add(s, e, v)
+		}
+	}
+}
+
+// tile returns grid g's tile at start, creating it.
+func (st *State) tile(g int, start int64, specs int) *Tile {
+	tiles := st.Tiles[g]
+	i, found := slices.BinarySearchFunc(tiles, start, func(t *Tile, s int64) int { return cmpInt(t.Start, s) })
+	if found {
+		return tiles[i]
+	}
+	t := &Tile{Start: start, Min: math.MaxInt64, Max: math.MinInt64, Parts: make([]Partial, specs)}
+	st.Tiles[g] = slices.Insert(tiles, i, t)
+	return t
+}
+
+// Put installs a tile read back from storage.
+func (st *State) Put(g int, t *Tile) {
+	tiles := st.Tiles[g]
+	i, found := slices.BinarySearchFunc(tiles, t.Start, func(x *Tile, s int64) int { return cmpInt(x.Start, s) })
+	if found {
+		tiles[i] = t
+		return
+	}
+	st.Tiles[g] = slices.Insert(tiles, i, t)
+}
+
+// Age drops the tiles of windowed grids that end at or before horizon and
+// folds those of the long grid into the base; folded tiles stay in Tiles
+// marked Deleted until the caller removes them with Sweep. Values at any t
+// with t - retention >= horizon are unchanged.
+func (l *Layout) Age(st *State, horizon int64) {
+	for g := range l.Grids {
+		w := l.Grids[g].Width
+		cut := Floor(horizon, w)
+		if g != l.Long {
+			st.Tiles[g] = slices.DeleteFunc(st.Tiles[g], func(t *Tile) bool { return t.Start < cut })
+			continue
+		}
+		if cut <= st.Horizon {
+			continue
+		}
+		for _, t := range st.Tiles[g] {
+			if t.Start >= cut {
+				break
+			}
+			for j, si := range l.Grids[g].Specs {
+				st.Base[j].merge(&l.Specs[si], &t.Parts[j])
+			}
+			t.Deleted = true
+		}
+		st.Horizon, st.BaseDirty = cut, true
+	}
+}
+
+// Sweep removes tiles marked Deleted and clears every Dirty flag.
+func (st *State) Sweep() {
+	for g, tiles := range st.Tiles {
+		st.Tiles[g] = slices.DeleteFunc(tiles, func(t *Tile) bool { return t.Deleted })
+		for _, t := range st.Tiles[g] {
+			t.Dirty = false
+		}
+	}
+	st.BaseDirty = false
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

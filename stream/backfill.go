@@ -1,0 +1,162 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/featurestore"
+	"github.com/sluicehq/sluice/featurestore/offline"
+	"github.com/sluicehq/sluice/featurestore/online"
+	"github.com/sluicehq/sluice/featurestore/window"
+	"github.com/sluicehq/sluice/schemas"
+)
+
+// HistoryFunc reads a stream's committed offline history: it calls fn with
+// every row below the offsets it returns (the next offset per partition
+// that the rows cover). An offline sink's History is one.
+type HistoryFunc func(ctx context.Context, stream string, schema *schemas.Schema, fn func(*offline.Row) error) (map[int32]int64, error)
+
+// backfillBatchRows bounds the rows applied in one backfill transaction.
+const backfillBatchRows = 4096
+
+// prepare backfills, from the offline history, every view version of the
+// topology that has consumed nothing yet (a new view, or a new version of
+// one): it then serves its history without the stream's topic having to
+// retain it, and consumption goes on from where the history ends. Views
+// keyed by another entity than their stream's replay their repartition
+// topic instead.
+func (e *Engine) prepare(ctx context.Context, topo *topology) error {
+	if e.history == nil {
+		return nil
+	}
+	for _, job := range topo.byTopic {
+		if job.internal {
+			continue
+		}
+		for _, cv := range job.views {
+			offs, err := e.store.Offsets(viewKey(cv))
+			if err != nil {
+				return err
+			}
+			if len(offs) > 0 {
+				continue
+			}
+			if err := e.backfill(ctx, job, cv); err != nil {
+				return fmt.Errorf("backfill feature view %q from the offline store: %w", cv.View.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// backfill applies a view's offline history in batches, each committed
+// with its changelog. A crash half-way leaves the view without offsets, so
+// the next start backfills again; the event ids already applied are then
+// skipped.
+func (e *Engine) backfill(ctx context.Context, job *streamJob, cv *featurestore.CompiledView) error {
+	vk := viewKey(cv)
+	start := time.Now()
+	e.logger.Info("backfilling feature view from the offline store", "view", cv.View.Name, "version", cv.View.Version)
+	bf := &backfiller{e: e, cv: cv, vk: vk}
+	defer bf.discard()
+	rows := 0
+	offsets, err := e.history(ctx, job.stream.Name, job.stream.Schema, func(row *offline.Row) error {
+		rows++
+		return bf.add(ctx, row)
+	})
+	if err != nil {
+		return err
+	}
+	if err := bf.commit(ctx, offsets); err != nil {
+		return err
+	}
+	e.logger.Info("backfilled feature view", "view", cv.View.Name, "version", cv.View.Version,
+		"rows", rows, "applied", bf.applied, "seconds", time.Since(start).Seconds())
+	return nil
+}
+
+// backfiller applies history rows to one view version.
+type backfiller struct {
+	e       *Engine
+	cv      *featurestore.CompiledView
+	vk      string
+	b       *online.Batch
+	logs    []online.Change
+	n       int
+	arrival int64
+	applied int
+}
+
+func (bf *backfiller) add(ctx context.Context, row *offline.Row) error {
+	if bf.b == nil {
+		bf.b = bf.e.store.NewBatch()
+	}
+	b := bf.b
+	b.SetPartition(row.Partition)
+	seen, err := b.Seen(bf.vk, row.EventID)
+	if err != nil || seen {
+		return err
+	}
+	if err := b.MarkSeen(bf.vk, row.EventID); err != nil {
+		return err
+	}
+	bf.logs = append(bf.logs, bf.e.store.SeenChange(bf.cv.View.Name, bf.vk, row.EventID, row.Partition))
+	ev := schemas.Event{ID: row.EventID, Time: row.EventTime, Values: row.Values}
+	if key, values, pass := bf.cv.Apply(&ev); pass {
+		we := window.Event{Time: row.EventTime, Arrival: row.Arrival, Seq: window.SeqOf(row.Partition, row.Offset), Values: values}
+		if err := bf.e.addEvent(b, bf.cv, key, row.Partition, &we); err != nil {
+			return err
+		}
+		bf.applied++
+	}
+	bf.arrival = max(bf.arrival, row.Arrival)
+	if bf.n++; bf.n >= backfillBatchRows {
+		return bf.commit(ctx, nil)
+	}
+	return nil
+}
+
+// commit writes the open batch and its changelog; with offsets, it also
+// records them, which ends the backfill.
+func (bf *backfiller) commit(ctx context.Context, offsets map[int32]int64) error {
+	if bf.b == nil {
+		bf.b = bf.e.store.NewBatch()
+	}
+	b := bf.b
+	if err := bf.e.cache.flush(b, bf.arrival); err != nil {
+		return err
+	}
+	logs := append(b.Changes(), bf.logs...)
+	for p, next := range offsets {
+		if err := b.SetOffset(bf.vk, p, next); err != nil {
+			return err
+		}
+		logs = append(logs, online.OffsetChange(bf.cv.View.Name, bf.vk, p, next))
+	}
+	recs := make([]*kgo.Record, len(logs))
+	for i, c := range logs {
+		recs[i] = changeRecord(c)
+	}
+	if len(recs) > 0 {
+		if err := bf.e.producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return fmt.Errorf("write changelogs: %w", err)
+		}
+	}
+	if err := b.Commit(); err != nil {
+		return err
+	}
+	bf.e.cache.committed()
+	bf.b, bf.logs, bf.n = nil, nil, 0
+	return nil
+}
+
+// discard drops an uncommitted batch and the states it changed.
+func (bf *backfiller) discard() {
+	if bf.b != nil {
+		bf.b.Discard()
+		bf.e.cache.discard()
+	}
+}

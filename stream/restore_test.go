@@ -1,0 +1,112 @@
+package stream_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/connectors/kafka"
+	"github.com/sluicehq/sluice/featurestore/online"
+	"github.com/sluicehq/sluice/stream"
+)
+
+// TestRestoreFromChangelog runs a worker over some events, then a second
+// worker with an empty store in the same group: it must rebuild the state
+// from the changelogs (applying none of the old records again), remember
+// the old event ids, and continue with the new records.
+func TestRestoreFromChangelog(t *testing.T) {
+	h := newHarness(t, repoYAML)
+	first, err := online.Open(t.TempDir(), online.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	var old []rec
+	for i := range 40 {
+		old = append(old, click(fmt.Sprintf("u%d", i%7), fmt.Sprintf("old-%d", i), i, ts+int64(i)))
+	}
+	old = append(old, rec{"u1", "", `{"user_id":"u1","n":"bad","ts":1}`}) // a dead letter
+	h.produce(t, old...)
+	stop := runEngine(t, h, first)
+	stop()
+
+	second, err := online.Open(t.TempDir(), online.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	// New events, and one old id sent again.
+	h.produce(t, click("u0", "new-1", 100, ts+100), click("u8", "new-2", 5, ts+101), click("u3", "old-3", 3, ts+3))
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(t.Context())
+	eng := stream.NewEngine(h.cluster, h.registry, second, h.producer, stream.Options{Registerer: reg})
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitLag(t, func(ctx context.Context) (int64, error) { return eng.Lag(ctx, h.registry) })
+
+	want := map[string][2]int64{} // user: total, count
+	for i := range 40 {
+		u := fmt.Sprintf("u%d", i%7)
+		w := want[u]
+		want[u] = [2]int64{w[0] + int64(i), w[1] + 1}
+	}
+	want["u0"] = [2]int64{want["u0"][0] + 100, want["u0"][1] + 1}
+	want["u8"] = [2]int64{5, 1}
+	repo := h.registry.Repo()
+	at := ts*1000 + 1_000_000
+	for u, w := range want {
+		got := read(t, second, repo, "user_clicks", u, at)
+		if got[0].V != w[0] || got[1].V != w[1] {
+			t.Errorf("user %s on the restored worker: total %v count %v, want %d and %d", u, got[0].V, got[1].V, w[0], w[1])
+		}
+	}
+	if got := counter(t, reg, "sluice_stream_events_total", map[string]string{"outcome": "applied"}); got != 2 {
+		t.Errorf("restored worker applied %v records, want 2 (the new ones; the old come from the changelog)", got)
+	}
+	if got := counter(t, reg, "sluice_stream_events_total", map[string]string{"outcome": "duplicate"}); got != 1 {
+		t.Errorf("restored worker counted %v duplicates, want 1 (an id seen before the move)", got)
+	}
+	if got := counter(t, reg, "sluice_stream_restored_entries_total", nil); got == 0 {
+		t.Error("sluice_stream_restored_entries_total = 0, want the entries restored")
+	}
+	if dead := consumeAll(t, h, kafka.DLQTopic("clicks")); len(dead) != 1 {
+		t.Errorf("%d dead letters after the move, want 1 (not written again)", len(dead))
+	}
+}
+
+// counter sums the values of a counter's series that carry every label in
+// labels.
+func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for k, v := range labels {
+				found := false
+				for _, l := range m.GetLabel() {
+					if l.GetName() == k && l.GetValue() == v {
+						found = true
+					}
+				}
+				if !found {
+					continue metrics
+				}
+			}
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
+}

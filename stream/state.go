@@ -1,0 +1,121 @@
+package stream
+
+import (
+	"container/list"
+
+	"github.com/sluicehq/sluice/featurestore"
+	"github.com/sluicehq/sluice/featurestore/online"
+	"github.com/sluicehq/sluice/featurestore/window"
+)
+
+// DefaultStateCacheEntities is how many entity states the engine keeps in
+// memory by default.
+const DefaultStateCacheEntities = 100_000
+
+// stateCache holds recently used entity states in memory, most recent
+// first, so that applying an event reads no tiles from the store. It holds
+// at most max states between batches; a batch's states stay until it
+// commits. Every state it holds equals the committed one, or the committed
+// one plus the open batch's changes.
+type stateCache struct {
+	store *online.Store
+	max   int
+	byKey map[string]*list.Element
+	order list.List // of *cached, most recently used at the front
+	dirty []*cached // states the open batch changed
+}
+
+type cached struct {
+	key       string
+	view      *featurestore.CompiledView
+	ent       string
+	partition int32 // the source partition the entity's records come from
+	st        *window.State
+	dirty     bool
+}
+
+func newStateCache(store *online.Store, max int) *stateCache {
+	if max <= 0 {
+		max = DefaultStateCacheEntities
+	}
+	return &stateCache{store: store, max: max, byKey: map[string]*list.Element{}}
+}
+
+// get returns the state of an entity of a view version for the open batch
+// to change, loading it when it is not cached.
+func (c *stateCache) get(cv *featurestore.CompiledView, ent string, partition int32) (*window.State, error) {
+	key := viewKey(cv) + "\x00" + ent
+	if el, ok := c.byKey[key]; ok {
+		c.order.MoveToFront(el)
+		e := el.Value.(*cached)
+		e.partition = partition
+		c.touch(e)
+		return e.st, nil
+	}
+	// Not cached, so the open batch has not changed it: the committed state
+	// is current. Reading it outside the batch's transaction spares Badger
+	// sorting the batch's pending writes for every iterator.
+	st, err := c.store.LoadState(cv.View.Name, cv.View.Version, ent, cv.Layout)
+	if err != nil {
+		return nil, err
+	}
+	e := &cached{key: key, view: cv, ent: ent, partition: partition, st: st}
+	c.byKey[key] = c.order.PushFront(e)
+	c.touch(e)
+	return st, nil
+}
+
+func (c *stateCache) touch(e *cached) {
+	if !e.dirty {
+		e.dirty = true
+		c.dirty = append(c.dirty, e)
+	}
+}
+
+// flush ages the open batch's states to horizon (µs: arrival minus the
+// view's keep) and writes their changes into b.
+func (c *stateCache) flush(b *online.Batch, arrival int64) error {
+	for _, e := range c.dirty {
+		keep := 2 * e.view.Layout.Retention
+		e.view.Layout.Age(e.st, arrival-keep)
+		b.SetPartition(e.partition)
+		if err := b.PutState(e.view.View.Name, e.view.View.Version, e.ent, e.view.Layout, e.st, keep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// committed marks the open batch's states clean and trims the cache.
+func (c *stateCache) committed() {
+	for _, e := range c.dirty {
+		e.st.Sweep()
+		e.dirty = false
+	}
+	c.dirty = c.dirty[:0]
+	for c.order.Len() > c.max {
+		el := c.order.Back()
+		delete(c.byKey, el.Value.(*cached).key)
+		c.order.Remove(el)
+	}
+}
+
+// discard forgets the states the open batch changed: they are read again
+// from the store, as committed, when next needed.
+func (c *stateCache) discard() {
+	for _, e := range c.dirty {
+		if el, ok := c.byKey[e.key]; ok {
+			delete(c.byKey, e.key)
+			c.order.Remove(el)
+		}
+	}
+	c.dirty = c.dirty[:0]
+}
+
+// reset forgets every state, for example when partitions move to another
+// worker, which may change them.
+func (c *stateCache) reset() {
+	c.byKey = map[string]*list.Element{}
+	c.order.Init()
+	c.dirty = c.dirty[:0]
+}

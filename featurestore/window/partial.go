@@ -25,8 +25,8 @@ type Partial struct {
 	Best    any      // min, max, last, first
 	BestT   int64    // last, first: the chosen event's time and seq
 	BestSeq int64
-	Items   []Item           // last_n: the latest n, oldest first
-	Hashes  []uint64         // approx_distinct: sorted distinct hashes, until there are too many
+	Items   []Item              // last_n: the latest n, oldest first
+	Hashes  []uint64            // approx_distinct: sorted distinct hashes, until there are too many
 	Sketch  *hyperloglog.Sketch // approx_distinct: dense sketch once Hashes overflowed
 }
 

@@ -154,44 +154,18 @@ func (s *Server) lookup(req *Request) (*Response, error) {
 // resolve turns the Request's features or service into references.
 func (s *Server) resolve(req *Request) ([]ref, error) {
 	repo := s.registry.Repo()
-	names := req.Features
-	if req.FeatureService != "" {
-		if len(names) > 0 {
-			return nil, badf("give either features or feature_service, not both")
-		}
-		svc := repo.Services[req.FeatureService]
-		if svc == nil {
-			return nil, badf("feature_service: unknown %q", req.FeatureService)
-		}
-		names = svc.Features
+	sel, err := repo.Select(req.Features, req.FeatureService)
+	if err != nil {
+		// The request's field is feature_service.
+		return nil, &badRequest{strings.ReplaceAll(err.Error(), "feature service", "feature_service")}
 	}
-	if len(names) == 0 {
-		return nil, badf("features: none requested (give \"features\": [\"view:feature\"] or \"feature_service\")")
-	}
-	var refs []ref
-	for _, n := range names {
-		view, feat, ok := strings.Cut(n, ":")
-		if !ok {
-			return nil, badf("features: %q is not of the form view:feature", n)
-		}
-		if repo.Views[view] == nil {
-			return nil, badf("features: %q: unknown feature view %q", n, view)
-		}
-		cv, err := s.views.get(repo, view)
+	refs := make([]ref, len(sel))
+	for i, fr := range sel {
+		cv, err := s.views.get(repo, fr.View)
 		if err != nil {
 			return nil, err
 		}
-		if feat == "*" {
-			for i := range cv.View.Features {
-				refs = append(refs, ref{cv, i})
-			}
-			continue
-		}
-		i := slices.IndexFunc(cv.View.Features, func(f featurestore.Feature) bool { return f.Name == feat })
-		if i < 0 {
-			return nil, badf("features: %q: feature view %q has no feature %q", n, view, feat)
-		}
-		refs = append(refs, ref{cv, i})
+		refs[i] = ref{cv, fr.Feature}
 	}
 	return refs, nil
 }

@@ -1,0 +1,211 @@
+// Package pit is the point-in-time engine: it joins a spine of (entity,
+// time) rows to the feature values that were true at each row's time,
+// reading the offline store's history through the time rule of package
+// window, the same code that the online store's reads use.
+package pit
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluicehq/sluice/featurestore"
+	"github.com/sluicehq/sluice/featurestore/offline"
+	"github.com/sluicehq/sluice/featurestore/window"
+	"github.com/sluicehq/sluice/schemas"
+)
+
+// View is one feature view of a query: the features asked of it and each
+// spine row's canonical entity key ("" for a row without one, which sees
+// no events).
+type View struct {
+	CV    *featurestore.CompiledView
+	Which []int    // indexes into CV.Specs
+	Keys  []string // one per spine row
+}
+
+// Query asks for feature values at the rows of a spine.
+type Query struct {
+	Times []int64 // each row's time, µs since the Unix epoch
+	Views []View
+	Mode  window.Mode
+}
+
+// History reads a stream's offline history, calling fn with every row; fn
+// must not keep the *Row. The offline store holds each event id once, so
+// the engine sees no duplicates.
+type History func(ctx context.Context, stream string, schema *schemas.Schema, fn func(*offline.Row) error) error
+
+// Options tunes a run.
+type Options struct {
+	// Workers evaluates entities in parallel (default: the CPUs).
+	Workers int
+	// Progress, when set, is told how many history rows were read and how
+	// many spine rows were evaluated, as they advance.
+	Progress func(historyRows, spineRows int64)
+}
+
+// Result holds, per query view and per feature asked of it, one value per
+// spine row: int64, float64, bool, string, []any (last_n) or nil.
+type Result [][][]any
+
+// Run evaluates q. It reads each stream's history once, keeping only the
+// events of entities that some spine row asks about.
+func Run(ctx context.Context, q Query, history History, opts Options) (Result, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	for i, v := range q.Views {
+		if len(v.Keys) != len(q.Times) {
+			return nil, fmt.Errorf("view %q: %d keys for %d spine rows", v.CV.View.Name, len(v.Keys), len(q.Times))
+		}
+		for _, w := range v.Which {
+			if w < 0 || w >= len(v.CV.Specs) {
+				return nil, fmt.Errorf("view %q: no feature %d", q.Views[i].CV.View.Name, w)
+			}
+		}
+	}
+	r := &run{q: q, opts: opts, res: make(Result, len(q.Views))}
+	for i, v := range q.Views {
+		r.res[i] = make([][]any, len(v.Which))
+		for k := range v.Which {
+			r.res[i][k] = make([]any, len(q.Times))
+		}
+	}
+	byStream := map[string][]int{}
+	var order []string
+	for i, v := range q.Views {
+		s := v.CV.Stream.Name
+		if _, ok := byStream[s]; !ok {
+			order = append(order, s)
+		}
+		byStream[s] = append(byStream[s], i)
+	}
+	for _, s := range order {
+		if err := r.stream(ctx, history, s, byStream[s]); err != nil {
+			return nil, err
+		}
+	}
+	return r.res, nil
+}
+
+type run struct {
+	q        Query
+	opts     Options
+	res      Result
+	historyN atomic.Int64
+	spineN   atomic.Int64
+}
+
+// entity is one entity of one view: its spine rows and its events.
+type entity struct {
+	rows   []int32 // spine rows, sorted by time
+	events []window.Event
+}
+
+// stream evaluates the views (indexes into q.Views) of one stream.
+func (r *run) stream(ctx context.Context, history History, name string, views []int) error {
+	ents := make([]map[string]*entity, len(views))
+	for j, vi := range views {
+		ents[j] = r.group(&r.q.Views[vi])
+	}
+	var schema *schemas.Schema
+	for _, vi := range views {
+		schema = r.q.Views[vi].CV.Stream.Schema
+	}
+	err := history(ctx, name, schema, func(row *offline.Row) error {
+		ev := schemas.Event{ID: row.EventID, Time: row.EventTime, Values: row.Values}
+		for j, vi := range views {
+			cv := r.q.Views[vi].CV
+			key, values, pass := cv.Apply(&ev)
+			if !pass || key == "" {
+				continue
+			}
+			e := ents[j][key]
+			if e == nil {
+				continue // no spine row asks about this entity
+			}
+			e.events = append(e.events, window.Event{
+				Time: row.EventTime, Arrival: row.Arrival, Seq: window.SeqOf(row.Partition, row.Offset), Values: values,
+			})
+		}
+		if n := r.historyN.Add(1); n%65536 == 0 {
+			r.progress()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read the offline history of stream %q: %w", name, err)
+	}
+	r.progress()
+	for j, vi := range views {
+		if err := r.evaluate(ctx, vi, ents[j]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// group gathers a view's spine rows by entity key, each entity's rows in
+// time order.
+func (r *run) group(v *View) map[string]*entity {
+	ents := map[string]*entity{}
+	for i, k := range v.Keys {
+		e := ents[k]
+		if e == nil {
+			e = &entity{}
+			ents[k] = e
+		}
+		e.rows = append(e.rows, int32(i))
+	}
+	for _, e := range ents {
+		slices.SortStableFunc(e.rows, func(a, b int32) int { return cmpInt(r.q.Times[a], r.q.Times[b]) })
+	}
+	return ents
+}
+
+// evaluate sweeps every entity of view vi on the workers.
+func (r *run) evaluate(ctx context.Context, vi int, ents map[string]*entity) error {
+	work := make(chan *entity, 256)
+	var wg sync.WaitGroup
+	for range r.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := make([]window.Value, len(r.q.Views[vi].Which))
+			for e := range work {
+				r.sweep(vi, e, out)
+			}
+		}()
+	}
+	var err error
+	for _, e := range ents {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		work <- e
+	}
+	close(work)
+	wg.Wait()
+	r.progress()
+	return err
+}
+
+func (r *run) progress() {
+	if r.opts.Progress != nil {
+		r.opts.Progress(r.historyN.Load(), r.spineN.Load())
+	}
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -25,9 +25,10 @@ type Registry struct {
 	// prepare runs before a plan is written, for example to create topics.
 	prepare func(ctx context.Context, next *Repo) error
 
-	mu      sync.Mutex
-	repo    *Repo
-	changed chan struct{}
+	mu       sync.Mutex
+	repo     *Repo
+	changed  chan struct{}
+	datasets map[string][]byte // manifests by dataset id
 }
 
 // OpenRegistry loads the definitions from log. prepare (may be nil) runs
@@ -37,13 +38,13 @@ func OpenRegistry(ctx context.Context, log Log, prepare func(ctx context.Context
 	if err != nil {
 		return nil, err
 	}
-	repo := NewRepo()
-	if len(recs) > 0 {
-		if repo, err = FromRecords(recs); err != nil {
+	reg := &Registry{log: log, prepare: prepare, repo: NewRepo(), changed: make(chan struct{}), datasets: map[string][]byte{}}
+	if recs = reg.splitDatasets(recs); len(recs) > 0 {
+		if reg.repo, err = FromRecords(recs); err != nil {
 			return nil, fmt.Errorf("load registry: %w", err)
 		}
 	}
-	return &Registry{log: log, prepare: prepare, repo: repo, changed: make(chan struct{})}, nil
+	return reg, nil
 }
 
 // Repo returns the current definitions. Callers must not modify them.
@@ -122,6 +123,9 @@ func (r *Registry) Run(ctx context.Context) error {
 	latest := map[string][]byte{}
 	var order []string
 	return f.Follow(ctx, func(batch []Record) {
+		r.mu.Lock()
+		batch = r.splitDatasets(batch)
+		r.mu.Unlock()
 		for _, rec := range batch {
 			if _, seen := latest[rec.Key]; !seen {
 				order = append(order, rec.Key)

@@ -34,6 +34,18 @@ func (c *Client) Apply(ctx context.Context, files map[string]string, dryRun bool
 	return &resp, nil
 }
 
+// RegisterDataset registers a dataset's manifest (POST /v1/datasets) and
+// returns its id.
+func (c *Client) RegisterDataset(ctx context.Context, manifest json.RawMessage) (string, error) {
+	var resp struct {
+		ID string `json:"id"`
+	}
+	if err := c.post(ctx, "/v1/datasets", manifest, &resp); err != nil {
+		return "", err
+	}
+	return resp.ID, nil
+}
+
 func (c *Client) post(ctx context.Context, path string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
@@ -57,7 +69,7 @@ func (c *Client) post(ctx context.Context, path string, in, out any) error {
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
 		var e struct{ Error string }
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
 			return fmt.Errorf("%s: %s", path, e.Error)

@@ -70,6 +70,9 @@ func (s *Server) Register(mux *http.ServeMux) {
 	}
 	mux.Handle("GET /v1/registry", s.timed("registry", s.getRegistry))
 	mux.Handle("POST /v1/registry/apply", s.timed("registry-apply", s.applyRegistry))
+	mux.Handle("GET /v1/datasets", s.timed("datasets", s.listDatasets))
+	mux.Handle("GET /v1/datasets/{id}", s.timed("dataset", s.getDataset))
+	mux.Handle("POST /v1/datasets", s.timed("datasets-register", s.registerDataset))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -1,4 +1,5 @@
 // Package connectors is the home of Sluice's sources and sinks to the outside
 // world; each lives in a subpackage: kafka (brokers, topics, the registry
-// log) and clickhouse (tables, the loader, a managed server).
+// log), clickhouse (tables, the loader, a managed server) and files
+// (training-set spines from CSV and Parquet).
 package connectors

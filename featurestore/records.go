@@ -141,3 +141,25 @@ func normalizeDefaults(sc *schemas.Schema) error {
 	}
 	return nil
 }
+
+// DecodeRepo reads a Repo from its JSON form (what GET /v1/registry
+// serves), through the same path as the registry's records.
+func DecodeRepo(b []byte) (*Repo, error) {
+	var raw map[string]map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("decode registry: %w", err)
+	}
+	kinds := []struct{ field, kind string }{
+		{"entities", KindEntity}, {"streams", KindStream}, {"views", KindView}, {"services", KindService},
+	}
+	var recs []Record
+	for _, k := range kinds {
+		for _, name := range slices.Sorted(maps.Keys(raw[k.field])) {
+			recs = append(recs, Record{Key: RecordKey(k.kind, name), Value: raw[k.field][name]})
+		}
+	}
+	if len(recs) == 0 {
+		return NewRepo(), nil
+	}
+	return FromRecords(recs)
+}

@@ -176,3 +176,20 @@ func TestViewJSONKeepsAllowedLatenessAsText(t *testing.T) {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
 }
+
+func TestDecodeRepoRoundTrip(t *testing.T) {
+	repo := defaultsRepo(t)
+	b, err := json.Marshal(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeRepo(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := repo.Records()
+	have, _ := got.Records()
+	if diff := cmp.Diff(want, have); diff != "" {
+		t.Errorf("records after a JSON round trip (-want +got):\n%s", diff)
+	}
+}

@@ -64,7 +64,7 @@ func ParquetSchema(s *Schema) *parquet.Schema {
 		group[name] = meta[i]
 		order = append(order, name)
 	}
-	return parquet.NewSchema(s.Stream, newOrderedGroup(group, order))
+	return parquet.NewSchema(s.Stream, OrderedGroup(group, order))
 }
 
 // ParquetNode returns the required Parquet leaf node of a field type. It
@@ -94,7 +94,7 @@ func AppendParquetRow(row parquet.Row, s *Schema, values []any, m ParquetMeta) (
 			"event has %d values for the %d fields of schema version %d", len(values), len(s.Fields), s.Version)}
 	}
 	for i, f := range s.Fields {
-		v, err := parquetValue(f, values[i])
+		v, err := ParquetValue(f, values[i])
 		if err != nil {
 			return row, &FieldError{Stream: s.Stream, Field: f.Name, Problem: err.Error()}
 		}
@@ -114,8 +114,9 @@ func AppendParquetRow(row parquet.Row, s *Schema, values []any, m ParquetMeta) (
 	), nil
 }
 
-// parquetValue converts one field value to its Parquet value (levels unset).
-func parquetValue(f Field, v any) (parquet.Value, error) {
+// ParquetValue converts one field value to its Parquet value (levels
+// unset); a nil value is null, which f must allow.
+func ParquetValue(f Field, v any) (parquet.Value, error) {
 	if v == nil {
 		if !f.Nullable {
 			return parquet.Value{}, fmt.Errorf("is null but the field is not nullable")
@@ -156,7 +157,9 @@ type orderedGroup struct {
 	fields []parquet.Field
 }
 
-func newOrderedGroup(g parquet.Group, order []string) orderedGroup {
+// OrderedGroup returns g with its fields in the order of order (names);
+// parquet.Group alone orders its fields by name.
+func OrderedGroup(g parquet.Group, order []string) parquet.Node {
 	rank := make(map[string]int, len(order))
 	for i, name := range order {
 		rank[name] = i

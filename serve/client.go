@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/sluicehq/sluice/featurestore"
 )
 
 // Client calls a Sluice node's serving and registry API.
@@ -32,6 +34,31 @@ func (c *Client) Apply(ctx context.Context, files map[string]string, dryRun bool
 		return nil, err
 	}
 	return &resp, nil
+}
+
+// Registry returns the node's definitions (GET /v1/registry).
+func (c *Client) Registry(ctx context.Context) (*featurestore.Repo, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.URL, "/")+"/v1/registry", nil)
+	if err != nil {
+		return nil, err
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("no Sluice node answers at %s (start one with `sluice up`, pass --server, or give --repo DIR): %w", c.URL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("/v1/registry: %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	return featurestore.DecodeRepo(b)
 }
 
 // RegisterDataset registers a dataset's manifest (POST /v1/datasets) and

@@ -57,7 +57,7 @@ func rootCmd() *cobra.Command {
 	pf.StringVar(&g.config, "config", "", "config file (sluice.yaml)")
 	pf.StringVar(&g.dataDir, "data-dir", "", "data directory (overrides data_dir)")
 	pf.StringVar(&g.server, "server", "http://127.0.0.1:8080", "URL of a running Sluice node")
-	root.AddCommand(upCmd(g), brokerCmd(g), applyCmd(g), produceCmd(g), getCmd(g), sqlCmd(g), benchCmd(), versionCmd())
+	root.AddCommand(upCmd(g), brokerCmd(g), applyCmd(g), produceCmd(g), getCmd(g), sqlCmd(g), datasetCmd(g), benchCmd(), versionCmd())
 	return root
 }
 

@@ -46,6 +46,7 @@ func TestServedValuesEqualOracle(t *testing.T) {
 	}
 	if !t.Failed() { // a failed seed returned no events
 		checkOffline(t, node, all)
+		checkDataset(t, node, view, all)
 	}
 	node.Stop()
 }

@@ -1,0 +1,601 @@
+package train
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/segmentio/ksuid"
+
+	"github.com/sluicehq/sluice/schemas"
+)
+
+// Defaults of WriterOptions.
+const (
+	DefaultRowsPerPart   = 1 << 20
+	DefaultRowGroupRows  = 64 << 10
+	DefaultProfileSample = 100_000
+)
+
+// The files of a dataset directory besides its parts.
+const (
+	ManifestFile = "manifest.json"
+	ProfileFile  = "profile.json"
+)
+
+// The modes of a training set: the point-in-time rule alone, or also
+// requiring that data had arrived, as the online store would have served it.
+const (
+	ModeEventTime = "event_time"
+	ModeAsServed  = "as_served"
+)
+
+// ErrClosed is returned by a Writer used after Close or Abort.
+var ErrClosed = errors.New("dataset writer is closed")
+
+// Column is one dataset column.
+type Column struct {
+	Name string `json:"name"`
+	// Type is the column's type, or with List its elements' type.
+	Type     schemas.Type `json:"type"`
+	Nullable bool         `json:"nullable"`
+	// List makes the column a list of Type (the output of last_n); its
+	// elements may be null.
+	List bool `json:"list"`
+	// Feature marks a feature column, which the profile describes in full;
+	// the other columns (entity keys, timestamp, labels) are only counted.
+	Feature bool `json:"feature"`
+}
+
+// FeatureRef names the feature a column holds.
+type FeatureRef struct {
+	View    string `json:"view"`
+	Feature string `json:"feature"`
+	Version int    `json:"version"` // the view's definition version
+	Column  string `json:"column"`
+}
+
+// FileInfo describes one part file of a dataset.
+type FileInfo struct {
+	Path   string `json:"path"` // relative to the dataset directory
+	Rows   int64  `json:"rows"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"` // lower-case hex
+}
+
+// Manifest is DIR/manifest.json: what a dataset is and which files hold it.
+type Manifest struct {
+	ID        string    `json:"id"` // a ksuid
+	CreatedAt time.Time `json:"created_at"`
+	Mode      string    `json:"mode"`  // ModeEventTime or ModeAsServed
+	Spine     string    `json:"spine"` // the spine file's path, or "stream:<name>"
+	Label     string    `json:"label,omitempty"`
+	// Features names the feature behind each feature column.
+	Features []FeatureRef `json:"features"`
+	Columns  []Column     `json:"columns"`
+	Rows     int64        `json:"rows"`
+	// SourceOffsets holds, per stream and partition, the next offset after
+	// those the dataset's features were computed from.
+	SourceOffsets map[string]map[int32]int64 `json:"source_offsets"`
+	Files         []FileInfo                 `json:"files"`
+}
+
+// WriterOptions tunes a Writer; zero fields take their defaults.
+type WriterOptions struct {
+	// RowsPerPart bounds the rows of one part file (default
+	// DefaultRowsPerPart).
+	RowsPerPart int
+	// RowGroupRows bounds the rows of one Parquet row group, which a reader
+	// holds in memory at once (default DefaultRowGroupRows).
+	RowGroupRows int
+	// ProfileSample bounds the values kept per numeric feature to compute
+	// its bin edges (default DefaultProfileSample; 8 bytes each).
+	ProfileSample int
+	// Now is the clock that dates a manifest (default time.Now).
+	Now func() time.Time
+}
+
+func (o *WriterOptions) setDefaults() error {
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"RowsPerPart", &o.RowsPerPart, DefaultRowsPerPart},
+		{"RowGroupRows", &o.RowGroupRows, DefaultRowGroupRows},
+		{"ProfileSample", &o.ProfileSample, DefaultProfileSample},
+	} {
+		switch {
+		case *f.v < 0:
+			return fmt.Errorf("writer options: %s is %d (use a positive number, or 0 for the default %d)", f.name, *f.v, f.def)
+		case *f.v == 0:
+			*f.v = f.def
+		}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+// writeBatch is how many rows a Writer buffers before it hands them to
+// Parquet.
+const writeBatch = 1024
+
+// Writer writes a dataset directory. It is not safe for concurrent use.
+type Writer struct {
+	dir     string
+	created bool // NewWriter made dir
+	cols    []Column
+	opts    WriterOptions
+	schema  *parquet.Schema
+	prof    *profiler
+
+	part   *partFile  // the part being written, or nil
+	files  []FileInfo // the parts finished
+	parts  []string   // the names of every part created, for Abort
+	rows   int64
+	row    parquet.Row   // the row being converted
+	values parquet.Row   // the buffered rows' values
+	ends   []int         // where each buffered row ends in values
+	batch  []parquet.Row // scratch for flush
+	err    error         // the first write failure; the writer is unusable after it
+	closed bool
+}
+
+// partFile is a part being written.
+type partFile struct {
+	name string
+	file *os.File
+	out  *hashWriter
+	pw   *parquet.Writer
+	rows int64
+}
+
+// NewWriter starts a dataset in dir with the given columns, creating dir if
+// needed. It refuses a dir that holds anything, so a dataset never mixes with
+// other files.
+func NewWriter(dir string, cols []Column, opts WriterOptions) (*Writer, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, fmt.Errorf("dataset %s: %w", dir, err)
+	}
+	if err := validateColumns(cols); err != nil {
+		return nil, fmt.Errorf("dataset %s: %w", dir, err)
+	}
+	created, err := prepareDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Writer{
+		dir:     dir,
+		created: created,
+		cols:    slices.Clone(cols),
+		opts:    opts,
+		schema:  parquetSchema(cols),
+		prof:    newProfiler(cols, opts.ProfileSample),
+	}, nil
+}
+
+func validateColumns(cols []Column) error {
+	if len(cols) == 0 {
+		return errors.New("no columns (declare at least one)")
+	}
+	seen := make(map[string]bool, len(cols))
+	for i, c := range cols {
+		switch {
+		case c.Name == "":
+			return fmt.Errorf("column %d has no name", i)
+		case seen[c.Name]:
+			return fmt.Errorf("column %q is declared twice", c.Name)
+		}
+		seen[c.Name] = true
+		switch c.Type {
+		case schemas.String, schemas.Int64, schemas.Float64, schemas.Bool, schemas.Timestamp:
+		default:
+			return fmt.Errorf("column %q: unknown type %v (use string, int64, float64, bool or timestamp)", c.Name, c.Type)
+		}
+	}
+	return nil
+}
+
+// prepareDir makes sure dir exists and is empty, and reports whether it
+// created it.
+func prepareDir(dir string) (created bool, err error) {
+	if dir == "" {
+		return false, errors.New("no dataset directory given (name a new output directory)")
+	}
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return false, fmt.Errorf("create dataset directory: %w", err)
+		}
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("open dataset directory: %w", err)
+	case len(entries) > 0:
+		return false, fmt.Errorf("dataset directory %s is not empty (it holds %s): choose a new output directory or empty this one",
+			dir, entries[0].Name())
+	}
+	return false, nil
+}
+
+// Write adds one row: one value per column in column order, nil for null.
+// Values are string, int64, float64 and bool for the types of the same
+// names, int64 microseconds since the Unix epoch for timestamp, and []any
+// of such values (or nil) for a list column. A row with a value of the
+// wrong type is refused, naming the column, and nothing of it is written.
+func (w *Writer) Write(row []any) error {
+	switch {
+	case w.closed:
+		return ErrClosed
+	case w.err != nil:
+		return w.err
+	case len(row) != len(w.cols):
+		return fmt.Errorf("write row %d: got %d values for the %d columns", w.rows, len(row), len(w.cols))
+	}
+	w.row = w.row[:0]
+	for i, c := range w.cols {
+		var err error
+		if w.row, err = appendValue(w.row, c, i, row[i]); err != nil {
+			return fmt.Errorf("write row %d: column %q: %w", w.rows, c.Name, err)
+		}
+	}
+	if w.part == nil {
+		if err := w.openPart(); err != nil {
+			return w.fail(err)
+		}
+	}
+	w.values = append(w.values, w.row...)
+	w.ends = append(w.ends, len(w.values))
+	w.prof.observe(row)
+	w.rows++
+	w.part.rows++
+	if len(w.ends) >= writeBatch {
+		if err := w.flush(); err != nil {
+			return w.fail(err)
+		}
+	}
+	if w.part.rows >= int64(w.opts.RowsPerPart) {
+		if err := w.finishPart(); err != nil {
+			return w.fail(err)
+		}
+	}
+	return nil
+}
+
+func (w *Writer) fail(err error) error {
+	w.err = fmt.Errorf("dataset %s: %w", w.dir, err)
+	return w.err
+}
+
+// appendValue appends to row the Parquet values of column c (the col-th)
+// holding v.
+func appendValue(row parquet.Row, c Column, col int, v any) (parquet.Row, error) {
+	def := 0 // the definition level of a present value, lists aside
+	if c.Nullable {
+		def = 1
+	}
+	if v == nil {
+		if !c.Nullable {
+			return row, errors.New("is null but the column is not nullable")
+		}
+		return append(row, parquet.NullValue().Level(0, 0, col)), nil
+	}
+	if !c.List {
+		pv, err := leafValue(c.Type, v)
+		if err != nil {
+			return row, err
+		}
+		return append(row, pv.Level(0, def, col)), nil
+	}
+	items, ok := v.([]any)
+	if !ok {
+		return row, fmt.Errorf("value %v of Go type %T is not a list ([]any) of %v", v, v, c.Type)
+	}
+	if len(items) == 0 {
+		return append(row, parquet.NullValue().Level(0, def, col)), nil
+	}
+	for i, item := range items {
+		rep := min(i, 1)
+		if item == nil {
+			row = append(row, parquet.NullValue().Level(rep, def+1, col))
+			continue
+		}
+		pv, err := leafValue(c.Type, item)
+		if err != nil {
+			return row, fmt.Errorf("item %d: %w", i, err)
+		}
+		row = append(row, pv.Level(rep, def+2, col))
+	}
+	return row, nil
+}
+
+// leafValue converts a non-null value of type t to its Parquet value.
+func leafValue(t schemas.Type, v any) (parquet.Value, error) {
+	return schemas.ParquetValue(schemas.Field{Type: t}, v)
+}
+
+func (w *Writer) openPart() error {
+	name := fmt.Sprintf("part-%05d.parquet", len(w.files))
+	f, err := os.OpenFile(filepath.Join(w.dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("create part: %w", err)
+	}
+	w.parts = append(w.parts, name)
+	out := &hashWriter{w: f, h: sha256.New()}
+	w.part = &partFile{
+		name: name,
+		file: f,
+		out:  out,
+		pw: parquet.NewWriter(out, w.schema,
+			parquet.Compression(&parquet.Zstd),
+			parquet.MaxRowsPerRowGroup(int64(w.opts.RowGroupRows))),
+	}
+	return nil
+}
+
+// flush hands the buffered rows to the part's Parquet writer.
+func (w *Writer) flush() error {
+	if len(w.ends) == 0 {
+		return nil
+	}
+	w.batch = w.batch[:0]
+	start := 0
+	for _, end := range w.ends {
+		w.batch = append(w.batch, w.values[start:end])
+		start = end
+	}
+	if _, err := w.part.pw.WriteRows(w.batch); err != nil {
+		return fmt.Errorf("write %s: %w", w.part.name, err)
+	}
+	clear(w.batch)
+	w.values, w.ends = w.values[:0], w.ends[:0]
+	return nil
+}
+
+// finishPart completes the part being written and records it.
+func (w *Writer) finishPart() error {
+	p := w.part
+	err := w.flush()
+	if err == nil {
+		err = p.pw.Close()
+	}
+	if err == nil {
+		err = p.file.Sync()
+	}
+	if cerr := p.file.Close(); err == nil {
+		err = cerr
+	}
+	w.part = nil
+	if err != nil {
+		return fmt.Errorf("write %s: %w", p.name, err)
+	}
+	w.files = append(w.files, FileInfo{
+		Path:   p.name,
+		Rows:   p.rows,
+		Bytes:  p.out.n,
+		SHA256: hex.EncodeToString(p.out.h.Sum(nil)),
+	})
+	return nil
+}
+
+// Close finishes the last part and writes profile.json, then manifest.json.
+// It takes the caller's manifest and fills in Columns, Rows and Files, and ID,
+// CreatedAt and Mode where they are empty; it returns the manifest written.
+// A manifest Close refuses (an unknown mode, a feature naming no feature
+// column) leaves the writer open, so the caller can fix it and call Close
+// again.
+func (w *Writer) Close(m Manifest) (Manifest, error) {
+	switch {
+	case w.closed:
+		return Manifest{}, ErrClosed
+	case w.err != nil:
+		return Manifest{}, w.err
+	}
+	if err := w.completeManifest(&m); err != nil {
+		return Manifest{}, fmt.Errorf("dataset %s: manifest: %w", w.dir, err)
+	}
+	if w.part == nil && len(w.files) == 0 {
+		// An empty dataset still has one part, so readers learn its schema.
+		if err := w.openPart(); err != nil {
+			return Manifest{}, w.fail(err)
+		}
+	}
+	if w.part != nil {
+		if err := w.finishPart(); err != nil {
+			return Manifest{}, w.fail(err)
+		}
+	}
+	m.Rows, m.Files = w.rows, slices.Clone(w.files)
+	profile, err := json.MarshalIndent(w.prof.profile(w.rows), "", "  ")
+	if err != nil {
+		return Manifest{}, w.fail(fmt.Errorf("encode profile: %w", err))
+	}
+	manifest, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return Manifest{}, w.fail(fmt.Errorf("encode manifest: %w", err))
+	}
+	if err := writeFileAtomic(w.dir, ProfileFile, append(profile, '\n')); err != nil {
+		return Manifest{}, w.fail(err)
+	}
+	if err := writeFileAtomic(w.dir, ManifestFile, append(manifest, '\n')); err != nil {
+		return Manifest{}, w.fail(err)
+	}
+	w.closed = true
+	return m, nil
+}
+
+// completeManifest checks the caller's part of m and fills in the rest but
+// Rows and Files.
+func (w *Writer) completeManifest(m *Manifest) error {
+	switch m.Mode {
+	case "":
+		m.Mode = ModeEventTime
+	case ModeEventTime, ModeAsServed:
+	default:
+		return fmt.Errorf("unknown mode %q (use %s or %s)", m.Mode, ModeEventTime, ModeAsServed)
+	}
+	features := map[string]bool{}
+	for _, c := range w.cols {
+		features[c.Name] = c.Feature
+	}
+	for _, f := range m.Features {
+		if !features[f.Column] {
+			return fmt.Errorf("feature %s:%s names column %q, which is not a feature column of the dataset", f.View, f.Feature, f.Column)
+		}
+	}
+	if m.ID == "" {
+		m.ID = ksuid.New().String()
+	}
+	if m.CreatedAt.IsZero() {
+		m.CreatedAt = w.opts.Now()
+	}
+	m.CreatedAt = m.CreatedAt.UTC()
+	if m.Features == nil {
+		m.Features = []FeatureRef{}
+	}
+	if m.SourceOffsets == nil {
+		m.SourceOffsets = map[string]map[int32]int64{}
+	}
+	m.Columns = slices.Clone(w.cols)
+	return nil
+}
+
+// Abort stops writing and removes what the writer wrote, and dir too if
+// NewWriter created it. It does nothing after Close.
+func (w *Writer) Abort() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	var errs []error
+	if w.part != nil {
+		errs = append(errs, w.part.file.Close())
+		w.part = nil
+	}
+	for _, name := range append(w.parts, tempName(ProfileFile), tempName(ManifestFile)) {
+		if err := os.Remove(filepath.Join(w.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if w.created {
+		errs = append(errs, os.Remove(w.dir))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("abort dataset %s: %w", w.dir, err)
+	}
+	return nil
+}
+
+// ReadManifest reads DIR/manifest.json.
+func ReadManifest(dir string) (Manifest, error) {
+	var m Manifest
+	if err := readJSON(dir, ManifestFile, &m); err != nil {
+		return Manifest{}, err
+	}
+	return m, nil
+}
+
+// readJSON decodes DIR/name into v.
+func readJSON(dir, name string, v any) error {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("read dataset %s: no %s, so the directory is not a finished dataset (build it again)", dir, name)
+	}
+	if err != nil {
+		return fmt.Errorf("read dataset: %w", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("read dataset %s: %s: %w", dir, name, err)
+	}
+	return nil
+}
+
+func tempName(name string) string { return "." + name + ".tmp" }
+
+// writeFileAtomic writes DIR/name through a temporary file renamed into
+// place, and makes it durable.
+func writeFileAtomic(dir, name string, data []byte) error {
+	temp := filepath.Join(dir, tempName(name))
+	f, err := os.OpenFile(temp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(temp, filepath.Join(dir, name))
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		_ = os.Remove(temp)
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
+
+// syncDir makes a directory's entries durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// hashWriter passes writes on and keeps their count and SHA-256.
+type hashWriter struct {
+	w io.Writer
+	h hash.Hash
+	n int64
+}
+
+func (hw *hashWriter) Write(p []byte) (int, error) {
+	n, err := hw.w.Write(p)
+	hw.h.Write(p[:n])
+	hw.n += int64(n)
+	return n, err
+}
+
+// parquetSchema returns the Parquet schema of a dataset's parts, its columns
+// in declaration order.
+func parquetSchema(cols []Column) *parquet.Schema {
+	group := parquet.Group{}
+	for _, c := range cols {
+		node := schemas.ParquetNode(c.Type)
+		if c.List {
+			node = parquet.List(parquet.Optional(node))
+		}
+		if c.Nullable {
+			node = parquet.Optional(node)
+		}
+		group[c.Name] = node
+	}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return parquet.NewSchema("dataset", schemas.OrderedGroup(group, names))
+}

@@ -209,33 +209,39 @@ func appendPartial(dst []byte, s *Spec, p *Partial) []byte {
 	dst = binary.AppendVarint(dst, p.Latest)
 	switch s.Agg {
 	case CountTrue:
-		dst = binary.AppendVarint(dst, p.Trues)
+		dst = binary.AppendVarint(dst, p.i)
 	case Sum, Mean, Stddev:
-		dst = binary.AppendVarint(dst, p.ISum)
-		dst = appendSum(dst, &p.FSum)
-		dst = appendSum(dst, &p.FSq)
+		dst = binary.AppendVarint(dst, p.i)
+		dst = appendSum(dst, &p.sum)
+		var sq exactSum
+		if p.x != nil {
+			sq = p.x.sq
+		}
+		dst = appendSum(dst, &sq)
 	case Min, Max:
-		dst = AppendValue(dst, p.Best)
+		dst = AppendValue(dst, p.best)
 	case Last, First:
-		dst = AppendValue(dst, p.Best)
-		dst = binary.AppendVarint(dst, p.BestT)
-		dst = binary.AppendVarint(dst, p.BestSeq)
+		dst = AppendValue(dst, p.best)
+		dst = binary.AppendVarint(dst, p.i)
+		dst = binary.AppendVarint(dst, p.j)
 	case LastN:
-		dst = binary.AppendUvarint(dst, uint64(len(p.Items)))
-		for _, it := range p.Items {
+		items := p.items()
+		dst = binary.AppendUvarint(dst, uint64(len(items)))
+		for _, it := range items {
 			dst = binary.AppendVarint(dst, it.Time)
 			dst = binary.AppendVarint(dst, it.Seq)
 			dst = AppendValue(dst, it.V)
 		}
 	case ApproxDistinct:
-		dst = binary.AppendUvarint(dst, uint64(len(p.Hashes)))
-		for _, h := range p.Hashes {
+		hashes := p.hashes()
+		dst = binary.AppendUvarint(dst, uint64(len(hashes)))
+		for _, h := range hashes {
 			dst = binary.LittleEndian.AppendUint64(dst, h)
 		}
-		if p.Sketch == nil {
+		if p.sketch() == nil {
 			return binary.AppendUvarint(dst, 0)
 		}
-		sk, _ := p.Sketch.MarshalBinary() // cannot fail
+		sk, _ := p.sketch().MarshalBinary() // cannot fail
 		dst = binary.AppendUvarint(dst, uint64(len(sk)))
 		dst = append(dst, sk...)
 	}
@@ -243,13 +249,14 @@ func appendPartial(dst []byte, s *Spec, p *Partial) []byte {
 }
 
 func appendSum(dst []byte, s *exactSum) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(s.parts)))
-	for _, x := range s.parts {
+	parts := s.parts()
+	dst = binary.AppendUvarint(dst, uint64(len(parts)))
+	for _, x := range parts {
 		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(x))
 	}
-	if s.hasSpec {
+	if sp, ok := s.special(); ok {
 		dst = append(dst, 1)
-		return binary.LittleEndian.AppendUint64(dst, math.Float64bits(s.special))
+		return binary.LittleEndian.AppendUint64(dst, math.Float64bits(sp))
 	}
 	return append(dst, 0)
 }
@@ -262,33 +269,38 @@ func (d *Decoder) partial(s *Spec, p *Partial) {
 	p.Latest = d.Varint()
 	switch s.Agg {
 	case CountTrue:
-		p.Trues = d.Varint()
+		p.i = d.Varint()
 	case Sum, Mean, Stddev:
-		p.ISum = d.Varint()
-		d.sum(&p.FSum)
-		d.sum(&p.FSq)
+		p.i = d.Varint()
+		d.sum(&p.sum)
+		var sq exactSum
+		if d.sum(&sq); len(sq.parts()) > 0 || sq.big != nil {
+			p.ext().sq = sq
+		}
 	case Min, Max:
-		p.Best = d.Value()
+		p.best = d.Value()
 	case Last, First:
-		p.Best = d.Value()
-		p.BestT, p.BestSeq = d.Varint(), d.Varint()
+		p.best = d.Value()
+		p.i, p.j = d.Varint(), d.Varint()
 	case LastN:
 		n := d.count()
-		p.Items = make([]Item, 0, n)
+		x := p.ext()
+		x.items = make([]Item, 0, n)
 		for range n {
-			p.Items = append(p.Items, Item{Time: d.Varint(), Seq: d.Varint(), V: d.Value()})
+			x.items = append(x.items, Item{Time: d.Varint(), Seq: d.Varint(), V: d.Value()})
 		}
 	case ApproxDistinct:
 		n := d.count()
-		p.Hashes = make([]uint64, 0, n)
+		x := p.ext()
+		x.hashes = make([]uint64, 0, n)
 		for range n {
 			if b := d.bytes(8); b != nil {
-				p.Hashes = append(p.Hashes, binary.LittleEndian.Uint64(b))
+				x.hashes = append(x.hashes, binary.LittleEndian.Uint64(b))
 			}
 		}
 		if n := d.count(); n > 0 {
-			p.Sketch = hyperloglog.NewNoSparse()
-			if err := p.Sketch.UnmarshalBinary(d.bytes(n)); err != nil {
+			x.sketch = hyperloglog.NewNoSparse()
+			if err := x.sketch.UnmarshalBinary(d.bytes(n)); err != nil {
 				d.fail()
 			}
 		}
@@ -297,10 +309,12 @@ func (d *Decoder) partial(s *Spec, p *Partial) {
 
 func (d *Decoder) sum(s *exactSum) {
 	n := d.count()
+	ps := make([]float64, 0, n)
 	for range n {
-		s.parts = append(s.parts, d.float())
+		ps = append(ps, d.float())
 	}
+	s.store(ps)
 	if flag := d.bytes(1); flag != nil && flag[0] == 1 {
-		s.special, s.hasSpec = d.float(), true
+		s.addSpecial(d.float())
 	}
 }

@@ -15,19 +15,56 @@ import (
 // only on the set of events, never on the order in which they were added
 // or partials merged; that is what lets the stream engine and the
 // point-in-time engine build tiles in different orders and still agree.
+//
+// Tiles hold one Partial per spec, so it is kept small: what only some
+// aggregations need lives behind x.
 type Partial struct {
-	N       int64 // included events: non-null inputs (every event for count)
-	Latest  int64 // event time of the latest included event, when N > 0
-	Trues   int64 // count_true
-	ISum    int64 // sum of int64 inputs
-	FSum    exactSum
-	FSq     exactSum // sum of squares, for stddev
-	Best    any      // min, max, last, first
-	BestT   int64    // last, first: the chosen event's time and seq
-	BestSeq int64
-	Items   []Item              // last_n: the latest n, oldest first
-	Hashes  []uint64            // approx_distinct: sorted distinct hashes, until there are too many
-	Sketch  *hyperloglog.Sketch // approx_distinct: dense sketch once Hashes overflowed
+	N      int64 // included events: non-null inputs (every event for count)
+	Latest int64 // event time of the latest included event, when N > 0
+	// i is count_true's count of trues, the int64 sum of sum, mean and
+	// stddev, or the chosen event's time for last and first; j is that
+	// event's seq.
+	i, j int64
+	best any      // min, max, last, first
+	sum  exactSum // float sum: sum, mean, stddev
+	x    *partialExt
+}
+
+// partialExt holds the state of stddev, last_n and approx_distinct.
+type partialExt struct {
+	sq     exactSum            // sum of squares, for stddev
+	items  []Item              // last_n: the latest n, oldest first
+	hashes []uint64            // approx_distinct: sorted distinct hashes, until there are too many
+	sketch *hyperloglog.Sketch // approx_distinct: dense sketch once hashes overflowed
+}
+
+// ext returns p's extension, creating it.
+func (p *Partial) ext() *partialExt {
+	if p.x == nil {
+		p.x = &partialExt{}
+	}
+	return p.x
+}
+
+func (p *Partial) items() []Item {
+	if p.x == nil {
+		return nil
+	}
+	return p.x.items
+}
+
+func (p *Partial) hashes() []uint64 {
+	if p.x == nil {
+		return nil
+	}
+	return p.x.hashes
+}
+
+func (p *Partial) sketch() *hyperloglog.Sketch {
+	if p.x == nil {
+		return nil
+	}
+	return p.x.sketch
 }
 
 // Item is one value of last_n with its event's order.
@@ -50,36 +87,36 @@ func (p *Partial) add(s *Spec, e *Event, v any) {
 	switch s.Agg {
 	case CountTrue:
 		if b, _ := v.(bool); b {
-			p.Trues++
+			p.i++
 		}
 	case Sum, Mean, Stddev:
 		x := 0.0
 		switch n := v.(type) {
 		case int64:
-			p.ISum += n
+			p.i += n
 			x = float64(n)
 		case float64:
 			x = n
 		}
-		p.FSum.add(x)
+		p.sum.add(x)
 		if s.Agg == Stddev {
-			p.FSq.addProduct(x, x)
+			p.ext().sq.addProduct(x, x)
 		}
 	case Min:
-		if p.N == 1 || less(v, p.Best) {
-			p.Best = v
+		if p.N == 1 || less(v, p.best) {
+			p.best = v
 		}
 	case Max:
-		if p.N == 1 || less(p.Best, v) {
-			p.Best = v
+		if p.N == 1 || less(p.best, v) {
+			p.best = v
 		}
 	case Last:
-		if p.N == 1 || later(e.Time, e.Seq, p.BestT, p.BestSeq) {
-			p.Best, p.BestT, p.BestSeq = v, e.Time, e.Seq
+		if p.N == 1 || later(e.Time, e.Seq, p.i, p.j) {
+			p.best, p.i, p.j = v, e.Time, e.Seq
 		}
 	case First:
-		if p.N == 1 || earlierFirst(e.Time, e.Seq, p.BestT, p.BestSeq) {
-			p.Best, p.BestT, p.BestSeq = v, e.Time, e.Seq
+		if p.N == 1 || earlierFirst(e.Time, e.Seq, p.i, p.j) {
+			p.best, p.i, p.j = v, e.Time, e.Seq
 		}
 	case LastN:
 		p.addItems(s.N, Item{e.Time, e.Seq, v})
@@ -107,45 +144,48 @@ func (p *Partial) merge(s *Spec, o *Partial) {
 	p.N += o.N
 	switch s.Agg {
 	case CountTrue:
-		p.Trues += o.Trues
+		p.i += o.i
 	case Sum, Mean, Stddev:
-		p.ISum += o.ISum
-		p.FSum.merge(&o.FSum)
-		p.FSq.merge(&o.FSq)
+		p.i += o.i
+		p.sum.merge(&o.sum)
+		if o.x != nil {
+			p.ext().sq.merge(&o.x.sq)
+		}
 	case Min:
-		if first || less(o.Best, p.Best) {
-			p.Best = o.Best
+		if first || less(o.best, p.best) {
+			p.best = o.best
 		}
 	case Max:
-		if first || less(p.Best, o.Best) {
-			p.Best = o.Best
+		if first || less(p.best, o.best) {
+			p.best = o.best
 		}
 	case Last:
-		if first || later(o.BestT, o.BestSeq, p.BestT, p.BestSeq) {
-			p.Best, p.BestT, p.BestSeq = o.Best, o.BestT, o.BestSeq
+		if first || later(o.i, o.j, p.i, p.j) {
+			p.best, p.i, p.j = o.best, o.i, o.j
 		}
 	case First:
-		if first || earlierFirst(o.BestT, o.BestSeq, p.BestT, p.BestSeq) {
-			p.Best, p.BestT, p.BestSeq = o.Best, o.BestT, o.BestSeq
+		if first || earlierFirst(o.i, o.j, p.i, p.j) {
+			p.best, p.i, p.j = o.best, o.i, o.j
 		}
 	case LastN:
-		for _, it := range o.Items {
+		for _, it := range o.items() {
 			p.addItems(s.N, it)
 		}
 	case ApproxDistinct:
-		for _, h := range o.Hashes {
+		for _, h := range o.hashes() {
 			p.addHash(h)
 		}
-		if o.Sketch != nil {
+		if sk := o.sketch(); sk != nil {
 			p.toSketch()
-			_ = p.Sketch.Merge(o.Sketch) // same precision: cannot fail
+			_ = p.x.sketch.Merge(sk) // same precision: cannot fail
 		}
 	}
 }
 
 // addItems inserts it in order and keeps the latest n.
 func (p *Partial) addItems(n int, it Item) {
-	i, _ := slices.BinarySearchFunc(p.Items, it, func(a, b Item) int {
+	x := p.ext()
+	i, _ := slices.BinarySearchFunc(x.items, it, func(a, b Item) int {
 		switch {
 		case later(b.Time, b.Seq, a.Time, a.Seq):
 			return -1
@@ -154,39 +194,41 @@ func (p *Partial) addItems(n int, it Item) {
 		}
 		return 0
 	})
-	if len(p.Items) >= n && i == 0 {
+	if len(x.items) >= n && i == 0 {
 		return // older than every kept item
 	}
-	p.Items = slices.Insert(p.Items, i, it)
-	if len(p.Items) > n {
-		p.Items = slices.Delete(p.Items, 0, len(p.Items)-n)
+	x.items = slices.Insert(x.items, i, it)
+	if len(x.items) > n {
+		x.items = slices.Delete(x.items, 0, len(x.items)-n)
 	}
 }
 
 func (p *Partial) addHash(h uint64) {
-	if p.Sketch != nil {
-		p.Sketch.InsertHash(h)
+	x := p.ext()
+	if x.sketch != nil {
+		x.sketch.InsertHash(h)
 		return
 	}
-	i, found := slices.BinarySearch(p.Hashes, h)
+	i, found := slices.BinarySearch(x.hashes, h)
 	if found {
 		return
 	}
-	p.Hashes = slices.Insert(p.Hashes, i, h)
-	if len(p.Hashes) > maxHashes {
+	x.hashes = slices.Insert(x.hashes, i, h)
+	if len(x.hashes) > maxHashes {
 		p.toSketch()
 	}
 }
 
 // toSketch moves the exact hash set into a dense sketch.
 func (p *Partial) toSketch() {
-	if p.Sketch == nil {
-		p.Sketch = hyperloglog.NewNoSparse()
+	x := p.ext()
+	if x.sketch == nil {
+		x.sketch = hyperloglog.NewNoSparse()
 	}
-	for _, h := range p.Hashes {
-		p.Sketch.InsertHash(h)
+	for _, h := range x.hashes {
+		x.sketch.InsertHash(h)
 	}
-	p.Hashes = nil
+	x.hashes = nil
 }
 
 // result turns the merged partial into a value (status left to the caller).
@@ -196,33 +238,33 @@ func (p *Partial) result(s *Spec) Value {
 	case Count:
 		val.V = p.N
 	case CountTrue:
-		val.V = p.Trues
+		val.V = p.i
 	case Sum:
 		if s.Type == schemas.Int64 {
-			val.V = p.ISum
+			val.V = p.i
 		} else {
-			val.V = p.FSum.value()
+			val.V = p.sum.value()
 		}
 	case Mean:
 		if p.N > 0 {
-			val.V = p.FSum.value() / float64(p.N)
+			val.V = p.sum.value() / float64(p.N)
 		}
 	case Stddev:
 		if p.N > 1 {
-			val.V = stddev(p.N, &p.FSum, &p.FSq)
+			val.V = stddev(p.N, &p.sum, &p.ext().sq)
 		}
 	case Min, Max:
 		if p.N > 0 {
-			val.V = p.Best
+			val.V = p.best
 		}
 	case Last, First:
 		if p.N > 0 {
-			val.V, val.Time = p.Best, p.BestT
+			val.V, val.Time = p.best, p.i
 		}
 	case LastN:
-		if len(p.Items) > 0 {
-			vs := make([]any, len(p.Items))
-			for i, it := range p.Items {
+		if items := p.items(); len(items) > 0 {
+			vs := make([]any, len(items))
+			for i, it := range items {
 				vs[i] = it.V
 			}
 			val.V = vs
@@ -239,16 +281,18 @@ func (p *Partial) result(s *Spec) Value {
 // formed exactly and rounded once, so it is both order-independent and
 // free of the cancellation of the textbook formula.
 func stddev(n int64, sum, sq *exactSum) float64 {
-	if sum.hasSpec || sq.hasSpec {
+	_, spec1 := sum.special()
+	_, spec2 := sq.special()
+	if spec1 || spec2 {
 		return math.NaN()
 	}
 	var num exactSum
 	nf := float64(n)
-	for _, q := range sq.parts {
+	for _, q := range sq.parts() {
 		num.addProduct(nf, q)
 	}
-	for _, a := range sum.parts {
-		for _, b := range sum.parts {
+	for _, a := range sum.parts() {
+		for _, b := range sum.parts() {
 			num.addProduct(-a, b)
 		}
 	}
@@ -265,11 +309,11 @@ func stddev(n int64, sum, sq *exactSum) float64 {
 // dense sketch of overflowed tiles.
 func (p *Partial) distinct() int64 {
 	sk := hyperloglog.New14()
-	for _, h := range p.Hashes {
+	for _, h := range p.hashes() {
 		sk.InsertHash(h)
 	}
-	if p.Sketch != nil {
-		_ = sk.Merge(p.Sketch)
+	if dense := p.sketch(); dense != nil {
+		_ = sk.Merge(dense)
 	}
 	return int64(sk.Estimate())
 }
@@ -277,12 +321,13 @@ func (p *Partial) distinct() int64 {
 // clone returns a deep copy of p that shares nothing mutable with it.
 func (p *Partial) clone() Partial {
 	c := *p
-	c.FSum = p.FSum.clone()
-	c.FSq = p.FSq.clone()
-	c.Items = slices.Clone(p.Items)
-	c.Hashes = slices.Clone(p.Hashes)
-	if p.Sketch != nil {
-		c.Sketch = p.Sketch.Clone()
+	c.sum = p.sum.clone()
+	if p.x != nil {
+		x := partialExt{sq: p.x.sq.clone(), items: slices.Clone(p.x.items), hashes: slices.Clone(p.x.hashes)}
+		if p.x.sketch != nil {
+			x.sketch = p.x.sketch.Clone()
+		}
+		c.x = &x
 	}
 	return c
 }

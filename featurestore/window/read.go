@@ -193,7 +193,7 @@ func (r *reader) pick(s *Spec, p *Partial) Value {
 	if p.N == 0 {
 		return Value{Status: NotFound}
 	}
-	if s.TTL > 0 && p.BestT < r.t-s.TTL {
+	if s.TTL > 0 && p.i < r.t-s.TTL {
 		return Value{Status: OutsideMaxAge}
 	}
 	v := p.result(s)

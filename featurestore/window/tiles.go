@@ -8,7 +8,7 @@ import (
 
 // Layout places a view's specs on tile grids. Each windowed spec lives on
 // the grid of its hop; lifetime aggregates, last and first share the long
-// grid. A value at t merges about w/h tiles of its grid plus the head
+// grid, which is the widest windowed grid when the view has one. A value at t merges about w/h tiles of its grid plus the head
 // tile, which holds the events of [floor(t, h), t); only when the head tile
 // also holds events at or after t does a read look at that one tile's
 // events.
@@ -58,12 +58,14 @@ func NewLayout(specs []Spec, lateness time.Duration) *Layout {
 			g = widths[h]
 		} else {
 			if l.Long < 0 {
-				w := longest
-				if w == 0 {
-					w = DefaultLongTile
+				// The long grid shares the widest windowed grid when there
+				// is one: an event then updates one tile fewer.
+				if longest > 0 {
+					l.Long = widths[longest]
+				} else {
+					l.Long = len(l.Grids)
+					l.Grids = append(l.Grids, Grid{Width: DefaultLongTile})
 				}
-				l.Long = len(l.Grids)
-				l.Grids = append(l.Grids, Grid{Width: w})
 			}
 			g = l.Long
 		}
@@ -112,6 +114,21 @@ type State struct {
 	Tiles   [][]*Tile // per grid, sorted by Start
 	// BaseDirty is set when Seen, Horizon or Base changed.
 	BaseDirty bool
+	// slab hands out the partials of new tiles, several tiles to one
+	// allocation; it grows with the state, so a small state stays small.
+	slab  []Partial
+	slabN int
+}
+
+// parts returns room for n zeroed partials.
+func (st *State) parts(n int) []Partial {
+	if len(st.slab) < n {
+		st.slabN = min(max(2, st.slabN*2), 64)
+		st.slab = make([]Partial, n*st.slabN)
+	}
+	p := st.slab[:n:n]
+	st.slab = st.slab[n:]
+	return p
 }
 
 // Tile is the aggregate of one grid's specs over the events of
@@ -157,6 +174,9 @@ func (l *Layout) Add(st *State, e *Event, windowed bool) {
 		}
 		for j, si := range grid.Specs {
 			s := &l.Specs[si]
+			if !windowed && s.hop() > 0 {
+				continue // a windowed spec sharing the long grid
+			}
 			var v any = true
 			if s.Input >= 0 {
 				if v = e.Values[s.Input]; v == nil {
@@ -175,7 +195,7 @@ func (st *State) tile(g int, start int64, specs int) *Tile {
 	if found {
 		return tiles[i]
 	}
-	t := &Tile{Start: start, Min: math.MaxInt64, Max: math.MinInt64, Parts: make([]Partial, specs)}
+	t := &Tile{Start: start, Min: math.MaxInt64, Max: math.MinInt64, Parts: st.parts(specs)}
 	st.Tiles[g] = slices.Insert(tiles, i, t)
 	return t
 }
@@ -211,7 +231,9 @@ func (l *Layout) Age(st *State, horizon int64) {
 				break
 			}
 			for j, si := range l.Grids[g].Specs {
-				st.Base[j].merge(&l.Specs[si], &t.Parts[j])
+				if s := &l.Specs[si]; s.hop() == 0 {
+					st.Base[j].merge(s, &t.Parts[j])
+				}
 			}
 			t.Deleted = true
 		}

@@ -55,6 +55,9 @@ type Options struct {
 	Events   int       // events to use (0: the benchmark's default)
 	Rate     int       // events per second for steady-load benchmarks
 	Duration time.Duration
+	// Bin is the sluice binary for steps that run in their own process
+	// (default: this executable, which is sluice under `sluice bench`).
+	Bin string
 }
 
 func (o *Options) progress(format string, args ...any) {
@@ -207,7 +210,7 @@ features:
 `
 
 // Names lists the benchmarks.
-var Names = []string{"stream", "freshness", "ingest", "offline"}
+var Names = []string{"stream", "freshness", "ingest", "offline", "pit"}
 
 // Run runs the named benchmark and returns its figures.
 func Run(ctx context.Context, name string, o Options) ([]Figure, error) {
@@ -220,6 +223,8 @@ func Run(ctx context.Context, name string, o Options) ([]Figure, error) {
 		return Ingest(ctx, o)
 	case "offline":
 		return Offline(ctx, o)
+	case "pit":
+		return PIT(ctx, o)
 	}
 	return nil, fmt.Errorf("unknown benchmark %q (have %s)", name, strings.Join(Names, ", "))
 }

@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/testkit"
 )
 
 func TestFigureLine(t *testing.T) {
@@ -38,7 +40,7 @@ func TestBenchmarksRun(t *testing.T) {
 				// Enough for several sink polls, so a day has files to merge.
 				events = 40_000
 			}
-			figs, err := Run(t.Context(), name, Options{Dir: t.TempDir(), Events: events, Rate: 2000, Duration: 3 * time.Second})
+			figs, err := Run(t.Context(), name, Options{Dir: t.TempDir(), Events: events, Rate: 2000, Duration: 3 * time.Second, Bin: testkit.BuildSluice(t)})
 			if err != nil {
 				t.Fatal(err)
 			}

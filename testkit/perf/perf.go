@@ -210,7 +210,7 @@ features:
 `
 
 // Names lists the benchmarks.
-var Names = []string{"stream", "freshness", "ingest", "offline", "pit"}
+var Names = []string{"stream", "freshness", "ingest", "offline", "pit", "memory"}
 
 // Run runs the named benchmark and returns its figures.
 func Run(ctx context.Context, name string, o Options) ([]Figure, error) {
@@ -225,6 +225,8 @@ func Run(ctx context.Context, name string, o Options) ([]Figure, error) {
 		return Offline(ctx, o)
 	case "pit":
 		return PIT(ctx, o)
+	case "memory":
+		return Memory(ctx, o)
 	}
 	return nil, fmt.Errorf("unknown benchmark %q (have %s)", name, strings.Join(Names, ", "))
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -76,8 +77,14 @@ func Build(ctx context.Context, o BuildOptions) (Manifest, error) {
 		q.Views = append(q.Views, pit.View{CV: v.cv, Which: v.which, Keys: keys})
 	}
 	offsets := newOffsets()
+	workers := o.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
 	history := func(ctx context.Context, stream string, schema *schemas.Schema, fn func(*offline.Row) error) error {
-		return offline.Scan(ctx, o.OfflineDir, stream, schema, historyRange(q), func(row *offline.Row) error {
+		opts := historyRange(q)
+		opts.Workers = workers
+		return offline.Scan(ctx, o.OfflineDir, stream, schema, opts, func(row *offline.Row) error {
 			offsets.note(stream, row.Partition, row.Offset)
 			return fn(row)
 		})

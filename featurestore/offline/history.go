@@ -16,6 +16,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sluicehq/sluice/schemas"
 )
@@ -31,6 +32,10 @@ type HistoryOptions struct {
 	// Below[_partition]; a partition missing from the map yields nothing.
 	// Files and row groups wholly above the bound are not read.
 	Below map[int32]int64
+	// Workers scans that many files at once (0 or 1: one at a time, in
+	// order). With more, fn is called from several goroutines at once and
+	// must be safe for that.
+	Workers int
 
 	// trace, when set, records what a scan read; tests check pruning with
 	// it.
@@ -71,8 +76,7 @@ const scanBatch = 256
 // a compaction replaces while Scan lists or reads it can make Scan fail. Use
 // Sink.History on a store a Sink may be compacting.
 func Scan(ctx context.Context, dir, stream string, schema *schemas.Schema, opts HistoryOptions, fn func(*Row) error) error {
-	sc, err := newScanner(stream, schema, opts, fn)
-	if err != nil {
+	if _, err := newScanner(stream, schema, opts, fn); err != nil {
 		return err
 	}
 	if opts.Below != nil && len(opts.Below) == 0 {
@@ -82,15 +86,38 @@ func Scan(ctx context.Context, dir, stream string, schema *schemas.Schema, opts 
 	if err != nil {
 		return fmt.Errorf("scan stream %q: %w", stream, err)
 	}
-	for _, path := range paths {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("scan stream %q: %w", stream, err)
-		}
-		if err := sc.scanFile(ctx, path); err != nil {
-			return err
-		}
+	workers := min(max(1, opts.Workers), max(1, len(paths)))
+	next := make(chan string)
+	g, gctx := errgroup.WithContext(ctx)
+	for range workers {
+		g.Go(func() error {
+			sc, err := newScanner(stream, schema, opts, fn)
+			if err != nil {
+				return err
+			}
+			for path := range next {
+				if err := sc.scanFile(gctx, path); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
-	return nil
+	g.Go(func() error {
+		defer close(next)
+		for _, path := range paths {
+			select {
+			case next <- path:
+			case <-gctx.Done():
+				if err := ctx.Err(); err != nil {
+					return fmt.Errorf("scan stream %q: %w", stream, err)
+				}
+				return nil
+			}
+		}
+		return nil
+	})
+	return g.Wait()
 }
 
 // History scans, as Scan does, exactly the rows of stream the sink had

@@ -35,8 +35,9 @@ type Query struct {
 }
 
 // History reads a stream's offline history, calling fn with every row; fn
-// must not keep the *Row. The offline store holds each event id once, so
-// the engine sees no duplicates.
+// must not keep the *Row, and is safe to call from several goroutines at
+// once. The offline store holds each event id once, so the engine sees no
+// duplicates.
 type History func(ctx context.Context, stream string, schema *schemas.Schema, fn func(*offline.Row) error) error
 
 // Options tunes a run.
@@ -104,6 +105,7 @@ type run struct {
 type entity struct {
 	rows   []int32 // spine rows, sorted by time
 	events []window.Event
+	stripe uint8 // which lock guards events while history is read
 }
 
 // stream evaluates the views (indexes into q.Views) of one stream.
@@ -116,6 +118,7 @@ func (r *run) stream(ctx context.Context, history History, name string, views []
 	for _, vi := range views {
 		schema = r.q.Views[vi].CV.Stream.Schema
 	}
+	var locks [64]sync.Mutex // striped by entity, for concurrent readers
 	err := history(ctx, name, schema, func(row *offline.Row) error {
 		ev := schemas.Event{ID: row.EventID, Time: row.EventTime, Values: row.Values}
 		for j, vi := range views {
@@ -128,9 +131,12 @@ func (r *run) stream(ctx context.Context, history History, name string, views []
 			if e == nil {
 				continue // no spine row asks about this entity
 			}
+			mu := &locks[e.stripe]
+			mu.Lock()
 			e.events = append(e.events, window.Event{
 				Time: row.EventTime, Arrival: row.Arrival, Seq: window.SeqOf(row.Partition, row.Offset), Values: values,
 			})
+			mu.Unlock()
 		}
 		if n := r.historyN.Add(1); n%65536 == 0 {
 			r.progress()
@@ -156,7 +162,7 @@ func (r *run) group(v *View) map[string]*entity {
 	for i, k := range v.Keys {
 		e := ents[k]
 		if e == nil {
-			e = &entity{}
+			e = &entity{stripe: uint8(len(ents) % 64)}
 			ents[k] = e
 		}
 		e.rows = append(e.rows, int32(i))

@@ -6,11 +6,14 @@ package pit
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sluicehq/sluice/featurestore"
 	"github.com/sluicehq/sluice/featurestore/offline"
@@ -103,9 +106,41 @@ type run struct {
 
 // entity is one entity of one view: its spine rows and its events.
 type entity struct {
-	rows   []int32 // spine rows, sorted by time
-	events []window.Event
+	rows []int32 // spine rows, sorted by time
+	// events holds the entity's events encoded (time, arrival, seq, the
+	// view's inputs), n of them: far smaller than decoded values, which
+	// box every float; sweep decodes one entity at a time.
+	events []byte
+	n      int
 	stripe uint8 // which lock guards events while history is read
+}
+
+func (e *entity) add(t, arrival, seq int64, values []any) {
+	b := binary.AppendVarint(e.events, t)
+	b = binary.AppendVarint(b, arrival)
+	b = binary.AppendVarint(b, seq)
+	for _, v := range values {
+		b = window.AppendValue(b, v)
+	}
+	e.events, e.n = b, e.n+1
+}
+
+// decode returns the entity's events, each with inputs values, and frees
+// the encoded form.
+func (e *entity) decode(inputs int) ([]window.Event, error) {
+	d := window.NewDecoder(e.events)
+	evs := make([]window.Event, e.n)
+	vals := make([]any, e.n*inputs)
+	for i := range evs {
+		ev := &evs[i]
+		ev.Time, ev.Arrival, ev.Seq = d.Varint(), d.Varint(), d.Varint()
+		ev.Values = vals[i*inputs : (i+1)*inputs : (i+1)*inputs]
+		for k := range ev.Values {
+			ev.Values[k] = d.Value()
+		}
+	}
+	e.events = nil
+	return evs, d.Err()
 }
 
 // stream evaluates the views (indexes into q.Views) of one stream.
@@ -133,9 +168,7 @@ func (r *run) stream(ctx context.Context, history History, name string, views []
 			}
 			mu := &locks[e.stripe]
 			mu.Lock()
-			e.events = append(e.events, window.Event{
-				Time: row.EventTime, Arrival: row.Arrival, Seq: window.SeqOf(row.Partition, row.Offset), Values: values,
-			})
+			e.add(row.EventTime, row.Arrival, window.SeqOf(row.Partition, row.Offset), values)
 			mu.Unlock()
 		}
 		if n := r.historyN.Add(1); n%65536 == 0 {
@@ -176,26 +209,30 @@ func (r *run) group(v *View) map[string]*entity {
 // evaluate sweeps every entity of view vi on the workers.
 func (r *run) evaluate(ctx context.Context, vi int, ents map[string]*entity) error {
 	work := make(chan *entity, 256)
-	var wg sync.WaitGroup
+	g, gctx := errgroup.WithContext(ctx)
 	for range r.opts.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			out := make([]window.Value, len(r.q.Views[vi].Which))
 			for e := range work {
-				r.sweep(vi, e, out)
+				if err := r.sweep(vi, e, out); err != nil {
+					return err
+				}
 			}
-		}()
+			return nil
+		})
 	}
-	var err error
-	for _, e := range ents {
-		if err = ctx.Err(); err != nil {
-			break
+	g.Go(func() error {
+		defer close(work)
+		for _, e := range ents {
+			select {
+			case work <- e:
+			case <-gctx.Done():
+				return ctx.Err()
+			}
 		}
-		work <- e
-	}
-	close(work)
-	wg.Wait()
+		return nil
+	})
+	err := g.Wait()
 	r.progress()
 	return err
 }

@@ -1,6 +1,7 @@
 package pit
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/sluicehq/sluice/featurestore/window"
@@ -10,11 +11,14 @@ import (
 // adding each event to the tiles once, before the first row it is visible
 // to. A row at t sees events before t (event_time) or, as_served, events
 // that had also arrived before t, with the online store's late-event rule.
-func (r *run) sweep(vi int, e *entity, out []window.Value) {
+func (r *run) sweep(vi int, e *entity, out []window.Value) error {
 	v := &r.q.Views[vi]
 	l := v.CV.Layout
 	st := l.NewState()
-	evs := e.events
+	evs, err := e.decode(len(v.CV.Inputs))
+	if err != nil {
+		return fmt.Errorf("view %q: %w", v.CV.View.Name, err)
+	}
 	slices.SortFunc(evs, byTime)
 	if r.q.Mode == window.EventTime {
 		raw := window.RawOf(evs)
@@ -59,6 +63,7 @@ func (r *run) sweep(vi int, e *entity, out []window.Value) {
 		}
 	}
 	r.spineN.Add(int64(len(e.rows)))
+	return nil
 }
 
 // late reports whether an event arrived after its view's retention, which

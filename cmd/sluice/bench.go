@@ -12,7 +12,7 @@ func benchCmd() *cobra.Command {
 	var o perf.Options
 	cmd := &cobra.Command{
 		Use:   "bench NAME",
-		Short: "Run a benchmark of DESIGN.md section 10 (stream, freshness, ingest, offline)",
+		Short: "Run a benchmark of DESIGN.md section 10 (stream, freshness, ingest, offline, pit, memory)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Progress = cmd.ErrOrStderr()

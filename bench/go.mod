@@ -7,6 +7,7 @@ replace github.com/sluicehq/sluice => ../
 require (
 	github.com/google/go-cmp v0.7.0
 	github.com/marcboeker/go-duckdb v1.8.5
+	github.com/parquet-go/parquet-go v0.32.0
 	github.com/sluicehq/sluice v0.0.0-00010101000000-000000000000
 )
 
@@ -37,7 +38,6 @@ require (
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/parquet-go/bitpack v1.0.0 // indirect
 	github.com/parquet-go/jsonlite v1.0.0 // indirect
-	github.com/parquet-go/parquet-go v0.32.0 // indirect
 	github.com/paulmach/orb v0.13.0 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the programs the tests use when they are missing: kcat (a plain
-# Kafka client, to check that Sluice speaks to any producer) and
+# Kafka client, to check that Sluice speaks to any producer),
 # clickhouse-server (the offline store's SQL side, which the tests run as a
-# real server).
+# real server) and pandas (a peer of the point-in-time benchmark, whose
+# values the bench module's tests check).
 #
 # When a program cannot be installed: with CI=true this fails, because CI
 # must run every test; elsewhere it warns, and the tests that need the
@@ -13,11 +14,16 @@ set -euo pipefail
 declare -A packages=(
 	[kcat]=kcat
 	[clickhouse-server]=clickhouse-server
+	[pandas]=python3-pandas
 )
 
 # have reports whether a program is installed. Servers land in /usr/sbin,
 # which a non-root PATH may lack.
 have() {
+	if [[ $1 == pandas ]]; then
+		/usr/bin/python3 -c 'import pandas' >/dev/null 2>&1 || python3 -c 'import pandas' >/dev/null 2>&1
+		return
+	fi
 	command -v "$1" >/dev/null 2>&1 || [[ -x /usr/sbin/$1 ]]
 }
 

@@ -135,12 +135,13 @@ func PIT(ctx context.Context, o Options) ([]Figure, error) {
 	if err := writePITSpec(dir, repo, secs, peak); err != nil {
 		return nil, err
 	}
+	// pit is the last-value part, which DESIGN.md section 10 holds against
+	// DuckDB's ASOF JOIN; the bench module prints the peers beside these.
 	return []Figure{
-		{Name: "pit", Value: secs["all"], Unit: "s"},
-		{Name: "pit_last", Value: secs["last"], Unit: "s"},
+		{Name: "pit", Value: secs["last"], Unit: "s"},
 		{Name: "pit_windowed", Value: secs["windowed"], Unit: "s"},
+		{Name: "pit_all", Value: secs["all"], Unit: "s"},
 		{Name: "pit_peak_rss", Value: float64(peak) / (1 << 20), Unit: "MiB"},
-		{Name: "pit_rows", Value: float64(rows) / secs["all"], Unit: "rows/s"},
 	}, nil
 }
 

@@ -1,42 +1,14 @@
 package pitpeers
 
 import (
-	"fmt"
 	"time"
+
+	"github.com/sluicehq/sluice/testkit/perf"
 )
 
-// Figure is one summary line of DESIGN.md section 10:
-// `NAME: <value> <unit> | peer <peer>: <value> <unit> | ratio <sluice/peer>`,
-// the peer part omitted when there is none.
-type Figure struct {
-	Name      string
-	Value     float64
-	Unit      string
-	Peer      string // "" when there is none
-	PeerValue float64
-}
-
-func (f Figure) String() string {
-	s := fmt.Sprintf("%s: %s %s", f.Name, num(f.Value), f.Unit)
-	if f.Peer != "" {
-		s += fmt.Sprintf(" | peer %s: %s %s", f.Peer, num(f.PeerValue), f.Unit)
-		if f.PeerValue != 0 {
-			s += fmt.Sprintf(" | ratio %.2f", f.Value/f.PeerValue)
-		}
-	}
-	return s
-}
-
-// num renders a value as Sluice's own summary lines do.
-func num(v float64) string {
-	switch {
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case v >= 1:
-		return fmt.Sprintf("%.2f", v)
-	}
-	return fmt.Sprintf("%.3g", v)
-}
+// Figure is one summary line of DESIGN.md section 10, formatted as
+// Sluice's own benchmarks format theirs.
+type Figure = perf.Figure
 
 const mib = 1 << 20
 
@@ -48,21 +20,21 @@ func (r *Result) Figures() []Figure {
 	s := r.Spec
 	var figs []Figure
 	if r.ASOF > 0 {
-		figs = append(figs, Figure{Name: "pit", Value: s.SluiceLastSeconds, Unit: "s", Peer: "duckdb-asof", PeerValue: secs(r.ASOF)})
+		figs = append(figs, Figure{Name: "pit", Value: s.SluiceLastSeconds, Unit: "s", Peer: "duckdb-asof", PeerValue: secs(r.ASOF), PeerUnit: "s"})
 	}
 	if r.Window > 0 {
-		figs = append(figs, Figure{Name: "pit_windowed", Value: s.SluiceWindowedSeconds, Unit: "s", Peer: "duckdb-window", PeerValue: secs(r.Window)})
+		figs = append(figs, Figure{Name: "pit_windowed", Value: s.SluiceWindowedSeconds, Unit: "s", Peer: "duckdb-window", PeerValue: secs(r.Window), PeerUnit: "s"})
 	}
 	if r.ASOF > 0 && r.Window > 0 {
-		figs = append(figs, Figure{Name: "pit_all", Value: s.SluiceSeconds, Unit: "s", Peer: "duckdb-asof+window", PeerValue: secs(r.ASOF + r.Window)})
+		figs = append(figs, Figure{Name: "pit_all", Value: s.SluiceSeconds, Unit: "s", Peer: "duckdb-asof+window", PeerValue: secs(r.ASOF + r.Window), PeerUnit: "s"})
 	}
 	switch {
 	case r.Pandas != nil:
-		figs = append(figs, Figure{Name: "pit_last_vs_pandas", Value: s.SluiceLastSeconds, Unit: "s", Peer: "pandas-merge-asof", PeerValue: secs(r.Pandas.Join)})
+		figs = append(figs, Figure{Name: "pit_last_vs_pandas", Value: s.SluiceLastSeconds, Unit: "s", Peer: "pandas-merge-asof", PeerValue: secs(r.Pandas.Join), PeerUnit: "s"})
 	case r.ASOF > 0:
 		figs = append(figs, Figure{Name: "pit_last_vs_pandas", Value: s.SluiceLastSeconds, Unit: "s"})
 	}
-	figs = append(figs, Figure{Name: "pit_peak_rss", Value: float64(s.SluicePeakRSSBytes) / mib, Unit: "MiB", Peer: "duckdb", PeerValue: float64(r.DuckDBPeakRSS) / mib})
+	figs = append(figs, Figure{Name: "pit_peak_rss", Value: float64(s.SluicePeakRSSBytes) / mib, Unit: "MiB", Peer: "duckdb", PeerValue: float64(r.DuckDBPeakRSS) / mib, PeerUnit: "MiB"})
 	return append(figs, Figure{Name: "pit_values_checked", Value: float64(r.valuesChecked()), Unit: "values"})
 }
 

@@ -114,6 +114,10 @@ func Memory(ctx context.Context, o Options) ([]Figure, error) {
 	if err != nil {
 		return nil, err
 	}
+	heap, err := metricSum(ctx, "http://"+httpAddr, "go_memstats_heap_inuse_bytes", "")
+	if err != nil {
+		return nil, err
+	}
 	// Resident memory counts the pages of Badger's memory-mapped tables
 	// that happen to be in the page cache (RssFile), which the kernel
 	// reclaims at will; the process's own memory is RssAnon.
@@ -122,6 +126,7 @@ func Memory(ctx context.Context, o Options) ([]Figure, error) {
 		{Name: "memory_rss_anon", Value: float64(mem["RssAnon"]) / (1 << 20), Unit: "MiB"},
 		{Name: "memory_rss_file", Value: float64(mem["RssFile"]) / (1 << 20), Unit: "MiB"},
 		{Name: "memory_peak_rss", Value: float64(mem["VmHWM"]) / (1 << 20), Unit: "MiB"},
+		{Name: "memory_go_heap", Value: heap / (1 << 20), Unit: "MiB"},
 		{Name: "memory_entities", Value: float64(n), Unit: "entities"},
 		{Name: "memory_apply", Value: rate, Unit: "events/s"},
 	}, nil
@@ -187,6 +192,12 @@ func waitApplied(ctx context.Context, url string, n int, o Options) error {
 }
 
 func appliedEvents(ctx context.Context, url string) (float64, error) {
+	return metricSum(ctx, url, "sluice_stream_events_total", `outcome="applied"`)
+}
+
+// metricSum sums the series of a Prometheus metric on url's /metrics
+// whose line contains match.
+func metricSum(ctx context.Context, url, name, match string) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
 	if err != nil {
 		return 0, err
@@ -202,7 +213,7 @@ func appliedEvents(ctx context.Context, url string) (float64, error) {
 	}
 	var sum float64
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "sluice_stream_events_total{") && strings.Contains(line, `outcome="applied"`) {
+		if (strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ")) && strings.Contains(line, match) {
 			f := strings.Fields(line)
 			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
 			sum += v

@@ -36,8 +36,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	// One writer (the stream engine or a replica) commits batches, so
-	// Badger need not track reads for conflicts.
-	bo := badger.DefaultOptions(dir).WithLogger(nil).WithNumVersionsToKeep(1).WithDetectConflicts(false)
+	// Badger need not track reads for conflicts. Memtables of 16 MiB
+	// rather than 64 keep the skiplist inserts of every batch cheaper (the
+	// stream benchmark gains about a tenth) and the memory lower.
+	bo := badger.DefaultOptions(dir).WithLogger(nil).WithNumVersionsToKeep(1).WithDetectConflicts(false).WithMemTableSize(16 << 20)
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("open online store %s: %w", dir, err)

@@ -38,6 +38,10 @@ type BuildOptions struct {
 	OfflineDir string
 	Out        string
 	Workers    int
+	// MemoryLimit and TempDir bound the history held in memory and say
+	// where the rest spills (pit.Options).
+	MemoryLimit int64
+	TempDir     string
 	// Progress, when set, hears how many history rows were read and spine
 	// rows evaluated.
 	Progress func(historyRows, spineRows int64)
@@ -89,7 +93,7 @@ func Build(ctx context.Context, o BuildOptions) (Manifest, error) {
 			return fn(row)
 		})
 	}
-	res, err := pit.Run(ctx, q, history, pit.Options{Workers: o.Workers, Progress: o.Progress})
+	res, err := pit.Run(ctx, q, history, pit.Options{Workers: o.Workers, Progress: o.Progress, MemoryLimit: o.MemoryLimit, TempDir: o.TempDir})
 	if err != nil {
 		return Manifest{}, err
 	}

@@ -27,6 +27,7 @@ func datasetCmd(g *globals) *cobra.Command {
 func datasetBuildCmd(g *globals) *cobra.Command {
 	var o train.BuildOptions
 	var features, mode, repoDir string
+	var memoryMiB int64
 	cmd := &cobra.Command{
 		Use:   "build (--spine FILE | --spine-stream STREAM --label FIELD) (--features view:feature,...|--service NAME) --out DIR",
 		Short: "Join a spine with point-in-time-correct feature values from the offline store",
@@ -50,6 +51,9 @@ func datasetBuildCmd(g *globals) *cobra.Command {
 				return err
 			}
 			o.OfflineDir = filepath.Join(c.DataDir, "offline")
+			if memoryMiB != 0 {
+				o.MemoryLimit = memoryMiB << 20
+			}
 			stop := progress(cmd.ErrOrStderr(), &o)
 			m, err := train.Build(cmd.Context(), o)
 			stop()
@@ -81,6 +85,8 @@ func datasetBuildCmd(g *globals) *cobra.Command {
 	fl.StringVar(&o.Out, "out", "", "directory to write the dataset to")
 	fl.StringVar(&repoDir, "repo", "", "read definitions from this feature repository instead of the node's registry")
 	fl.IntVar(&o.Workers, "workers", 0, "entities evaluated in parallel (default: the CPUs)")
+	fl.Int64Var(&memoryMiB, "memory-limit", 0, "MiB of history to hold in memory before spilling to --temp-dir (default 2048; -1: no limit)")
+	fl.StringVar(&o.TempDir, "temp-dir", "", "directory for spilled history (default: the system's temporary directory)")
 	return cmd
 }
 

@@ -43,10 +43,20 @@ type Query struct {
 // duplicates.
 type History func(ctx context.Context, stream string, schema *schemas.Schema, fn func(*offline.Row) error) error
 
+// DefaultMemoryLimit is the history a run holds in memory (encoded) before
+// it spills to disk.
+const DefaultMemoryLimit = 2 << 30
+
 // Options tunes a run.
 type Options struct {
 	// Workers evaluates entities in parallel (default: the CPUs).
 	Workers int
+	// MemoryLimit bounds the encoded history held in memory, in bytes
+	// (default DefaultMemoryLimit; negative: no bound). Past it the history
+	// is spilled to files in TempDir (default os.TempDir()), partitioned by
+	// entity, and evaluated one partition at a time.
+	MemoryLimit int64
+	TempDir     string
 	// Progress, when set, is told how many history rows were read and how
 	// many spine rows were evaluated, as they advance.
 	Progress func(historyRows, spineRows int64)
@@ -61,6 +71,9 @@ type Result [][][]any
 func Run(ctx context.Context, q Query, history History, opts Options) (Result, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.MemoryLimit == 0 {
+		opts.MemoryLimit = DefaultMemoryLimit
 	}
 	for i, v := range q.Views {
 		if len(v.Keys) != len(q.Times) {
@@ -113,6 +126,8 @@ type entity struct {
 	events []byte
 	n      int
 	stripe uint8 // which lock guards events while history is read
+	vi     int   // the query view
+	idx    int32 // its place among the stream's entities, which picks its spill bucket
 }
 
 func (e *entity) add(t, arrival, seq int64, values []any) {
@@ -145,14 +160,21 @@ func (e *entity) decode(inputs int) ([]window.Event, error) {
 
 // stream evaluates the views (indexes into q.Views) of one stream.
 func (r *run) stream(ctx context.Context, history History, name string, views []int) error {
+	var all []*entity
 	ents := make([]map[string]*entity, len(views))
 	for j, vi := range views {
-		ents[j] = r.group(&r.q.Views[vi])
+		ents[j] = r.group(&r.q.Views[vi], vi)
+		for _, e := range ents[j] {
+			e.idx = int32(len(all))
+			all = append(all, e)
+		}
 	}
 	var schema *schemas.Schema
 	for _, vi := range views {
 		schema = r.q.Views[vi].CV.Stream.Schema
 	}
+	sp := newSpill(r.opts.MemoryLimit, r.opts.TempDir)
+	defer sp.close()
 	var locks [64]sync.Mutex // striped by entity, for concurrent readers
 	err := history(ctx, name, schema, func(row *offline.Row) error {
 		ev := schemas.Event{ID: row.EventID, Time: row.EventTime, Values: row.Values}
@@ -168,8 +190,13 @@ func (r *run) stream(ctx context.Context, history History, name string, views []
 			}
 			mu := &locks[e.stripe]
 			mu.Lock()
+			before := len(e.events)
 			e.add(row.EventTime, row.Arrival, window.SeqOf(row.Partition, row.Offset), values)
+			grew := len(e.events) - before
 			mu.Unlock()
+			if err := sp.grew(grew, all, &locks); err != nil {
+				return err
+			}
 		}
 		if n := r.historyN.Add(1); n%65536 == 0 {
 			r.progress()
@@ -180,8 +207,23 @@ func (r *run) stream(ctx context.Context, history History, name string, views []
 		return fmt.Errorf("read the offline history of stream %q: %w", name, err)
 	}
 	r.progress()
-	for j, vi := range views {
-		if err := r.evaluate(ctx, vi, ents[j]); err != nil {
+	if !sp.used {
+		return r.evaluate(ctx, all)
+	}
+	// Part of the history is on disk: move the rest there too, then
+	// evaluate one bucket of entities at a time.
+	if err := sp.flushAll(all); err != nil {
+		return err
+	}
+	for b := range spillBuckets {
+		if err := sp.load(b, all); err != nil {
+			return err
+		}
+		var bucket []*entity
+		for i := b; i < len(all); i += spillBuckets {
+			bucket = append(bucket, all[i])
+		}
+		if err := r.evaluate(ctx, bucket); err != nil {
 			return err
 		}
 	}
@@ -190,12 +232,12 @@ func (r *run) stream(ctx context.Context, history History, name string, views []
 
 // group gathers a view's spine rows by entity key, each entity's rows in
 // time order.
-func (r *run) group(v *View) map[string]*entity {
+func (r *run) group(v *View, vi int) map[string]*entity {
 	ents := map[string]*entity{}
 	for i, k := range v.Keys {
 		e := ents[k]
 		if e == nil {
-			e = &entity{stripe: uint8(len(ents) % 64)}
+			e = &entity{stripe: uint8(len(ents) % 64), vi: vi}
 			ents[k] = e
 		}
 		e.rows = append(e.rows, int32(i))
@@ -206,15 +248,18 @@ func (r *run) group(v *View) map[string]*entity {
 	return ents
 }
 
-// evaluate sweeps every entity of view vi on the workers.
-func (r *run) evaluate(ctx context.Context, vi int, ents map[string]*entity) error {
+// evaluate sweeps entities on the workers.
+func (r *run) evaluate(ctx context.Context, ents []*entity) error {
 	work := make(chan *entity, 256)
 	g, gctx := errgroup.WithContext(ctx)
 	for range r.opts.Workers {
 		g.Go(func() error {
-			out := make([]window.Value, len(r.q.Views[vi].Which))
+			outs := make([][]window.Value, len(r.q.Views))
 			for e := range work {
-				if err := r.sweep(vi, e, out); err != nil {
+				if outs[e.vi] == nil {
+					outs[e.vi] = make([]window.Value, len(r.q.Views[e.vi].Which))
+				}
+				if err := r.sweep(e.vi, e, outs[e.vi]); err != nil {
 					return err
 				}
 			}

@@ -144,6 +144,15 @@ func TestRunMatchesOracle(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// With a memory limit of a few events the history goes through
+			// the spill files: the same values.
+			spilled, err := pit.Run(t.Context(), q, f.history, pit.Options{Workers: 2, MemoryLimit: 200, TempDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(res, spilled); diff != "" {
+				t.Fatalf("seed %d %s: spilled run differs (-in memory +spilled):\n%s", seed, mode, diff)
+			}
 			bad := 0
 			for row := range times {
 				at := time.UnixMicro(times[row])

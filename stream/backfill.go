@@ -73,6 +73,7 @@ func (e *Engine) backfill(ctx context.Context, job *streamJob, cv *featurestore.
 	if err := bf.commit(ctx, offsets); err != nil {
 		return err
 	}
+	e.backfilled.WithLabelValues(cv.View.Name).Add(float64(bf.taken))
 	e.logger.Info("backfilled feature view", "view", cv.View.Name, "version", cv.View.Version,
 		"rows", rows, "applied", bf.applied, "seconds", time.Since(start).Seconds())
 	return nil
@@ -87,7 +88,8 @@ type backfiller struct {
 	logs    []online.Change
 	n       int
 	arrival int64
-	applied int
+	applied int // rows that passed the view's filter
+	taken   int // rows not seen before
 }
 
 func (bf *backfiller) add(ctx context.Context, row *offline.Row) error {
@@ -104,6 +106,7 @@ func (bf *backfiller) add(ctx context.Context, row *offline.Row) error {
 		return err
 	}
 	bf.logs = append(bf.logs, bf.e.store.SeenChange(bf.cv.View.Name, bf.vk, row.EventID, row.Partition))
+	bf.taken++
 	ev := schemas.Event{ID: row.EventID, Time: row.EventTime, Values: row.Values}
 	if key, values, pass := bf.cv.Apply(&ev); pass {
 		we := window.Event{Time: row.EventTime, Arrival: row.Arrival, Seq: window.SeqOf(row.Partition, row.Offset), Values: values}

@@ -46,6 +46,8 @@ type Engine struct {
 	history  HistoryFunc
 	// restoredEntries counts changelog entries applied to restore state.
 	restoredEntries prometheus.Counter
+	// backfilled counts offline history rows applied to new view versions.
+	backfilled *prometheus.CounterVec
 }
 
 // NewEngine builds an engine; producer writes dead letters.
@@ -68,7 +70,11 @@ func NewEngine(cluster kafka.Cluster, reg *featurestore.Registry, store *online.
 			Name: "sluice_stream_restored_entries_total",
 			Help: "Changelog entries applied to restore the state of partitions this worker was assigned without holding their state.",
 		}),
-		cache:  newStateCache(store, opts.StateCacheEntities),
+		cache: newStateCache(store, opts.StateCacheEntities),
+		backfilled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_stream_backfilled_rows_total",
+			Help: "Offline store rows a new feature view version took from the Parquet history before consuming its stream.",
+		}, []string{"view"}),
 		logger: opts.Logger.With("component", "stream"),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_stream_events_total",
@@ -84,7 +90,7 @@ func NewEngine(cluster kafka.Cluster, reg *featurestore.Registry, store *online.
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
 	}
-	opts.Registerer.MustRegister(e.events, e.late, e.commit, e.restoredEntries)
+	opts.Registerer.MustRegister(e.events, e.late, e.commit, e.restoredEntries, e.backfilled)
 	e.job = groupJob{
 		name: "stream", cluster: cluster, registry: reg, h: e, logger: e.logger,
 		maxPoll: opts.MaxPollRecords, idleTick: time.Second, layout: withRepartition,

@@ -33,7 +33,7 @@ fraud: ## build the fraud example's event generator and feature watcher
 run: build fraud ## run the fraud example: a node, live events, features printed every 5 s
 	bash scripts/run.sh
 
-deps: ## install what the tests need (kcat, clickhouse-server) when missing
+deps: ## install what the tests need (kcat, clickhouse-server, pandas) when missing
 	bash scripts/deps.sh
 
 test: deps vet ## vet, all tests, the race detector on the concurrent packages, then DuckDB reading the Parquet store

@@ -236,15 +236,21 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 	return nil
 }
 
-// offsetChanges puts the batch's new offsets of every progress name of a
-// job into each of the job's view changelogs, beside the state they
-// produced: a worker that restores a partition from a changelog resumes
-// where the state stops.
+// offsetChanges puts the batch's new offsets into the view changelogs,
+// beside the state they produced: each view's own progress, and the job's
+// (dead letters, re-keying), which carries no state. A worker that restores
+// a partition from a view's changelog resumes where that view's state
+// stops; another view's offsets there would make that view skip its own
+// restore.
 func (bt *batch) offsetChanges() []online.Change {
 	var out []online.Change
 	for job, parts := range bt.touched {
+		shared := []string{job.name}
+		for _, cv := range job.reroute {
+			shared = append(shared, rerouteKey(cv))
+		}
 		for _, cv := range job.views {
-			for _, name := range job.names() {
+			for _, name := range append([]string{viewKey(cv)}, shared...) {
 				for p := range parts {
 					if next, ok := bt.progress[name][p]; ok {
 						out = append(out, online.OffsetChange(cv.View.Name, name, p, next))

@@ -18,7 +18,7 @@ import (
 // from the changelogs (applying none of the old records again), remember
 // the old event ids, and continue with the new records.
 func TestRestoreFromChangelog(t *testing.T) {
-	h := newHarness(t, repoYAML)
+	h := newHarness(t, repoYAML+extraView)
 	first, err := online.Open(t.TempDir(), online.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +63,11 @@ func TestRestoreFromChangelog(t *testing.T) {
 		got := read(t, second, repo, "user_clicks", u, at)
 		if got[0].V != w[0] || got[1].V != w[1] {
 			t.Errorf("user %s on the restored worker: total %v count %v, want %d and %d", u, got[0].V, got[1].V, w[0], w[1])
+		}
+		// The second view of the stream, filtered differently (n >= 0
+		// holds for every event here): restored from its own changelog.
+		if got := read(t, second, repo, "user_clicks_late", u, at); got[0].V != w[1] {
+			t.Errorf("user %s, second view, on the restored worker: count %v, want %d", u, got[0].V, w[1])
 		}
 	}
 	if got := counter(t, reg, "sluice_stream_events_total", map[string]string{"outcome": "applied"}); got != 2 {

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -57,20 +58,22 @@ func (e *Engine) prepare(ctx context.Context, topo *topology) error {
 // the next start backfills again; the event ids already applied are then
 // skipped.
 func (e *Engine) backfill(ctx context.Context, job *streamJob, cv *featurestore.CompiledView) error {
-	vk := viewKey(cv)
 	start := time.Now()
 	e.logger.Info("backfilling feature view from the offline store", "view", cv.View.Name, "version", cv.View.Version)
-	bf := &backfiller{e: e, cv: cv, vk: vk}
-	defer bf.discard()
+	bf := &backfiller{e: e, cv: cv, vk: viewKey(cv), limit: backfillBatchRows}
 	rows := 0
 	offsets, err := e.history(ctx, job.stream.Name, job.stream.Schema, func(row *offline.Row) error {
 		rows++
-		return bf.add(ctx, row)
+		bf.pending = append(bf.pending, copyRow(row))
+		if len(bf.pending) >= bf.limit {
+			return bf.flush(ctx, nil)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if err := bf.commit(ctx, offsets); err != nil {
+	if err := bf.flush(ctx, offsets); err != nil {
 		return err
 	}
 	e.backfilled.WithLabelValues(cv.View.Name).Add(float64(bf.taken))
@@ -79,60 +82,91 @@ func (e *Engine) backfill(ctx context.Context, job *streamJob, cv *featurestore.
 	return nil
 }
 
+// copyRow copies a history row, which the reader reuses.
+func copyRow(r *offline.Row) offline.Row {
+	c := *r
+	c.Values = append([]any(nil), r.Values...)
+	return c
+}
+
 // backfiller applies history rows to one view version.
 type backfiller struct {
 	e       *Engine
 	cv      *featurestore.CompiledView
 	vk      string
-	b       *online.Batch
-	logs    []online.Change
-	n       int
-	arrival int64
-	applied int // rows that passed the view's filter
-	taken   int // rows not seen before
+	pending []offline.Row // read, not yet committed
+	limit   int           // rows per transaction; halves when one does not fit
+	applied int           // rows that passed the view's filter
+	taken   int           // rows not seen before
 }
 
-func (bf *backfiller) add(ctx context.Context, row *offline.Row) error {
-	if bf.b == nil {
-		bf.b = bf.e.store.NewBatch()
-	}
-	b := bf.b
-	b.SetPartition(row.Partition)
-	seen, err := b.Seen(bf.vk, row.EventID)
-	if err != nil || seen {
-		return err
-	}
-	if err := b.MarkSeen(bf.vk, row.EventID); err != nil {
-		return err
-	}
-	bf.logs = append(bf.logs, bf.e.store.SeenChange(bf.cv.View.Name, bf.vk, row.EventID, row.Partition))
-	bf.taken++
-	ev := schemas.Event{ID: row.EventID, Time: row.EventTime, Values: row.Values}
-	if key, values, pass := bf.cv.Apply(&ev); pass {
-		we := window.Event{Time: row.EventTime, Arrival: row.Arrival, Seq: window.SeqOf(row.Partition, row.Offset), Values: values}
-		if err := bf.e.addEvent(b, bf.cv, key, row.Partition, &we); err != nil {
+// flush commits the pending rows in as many transactions as they need,
+// then, with offsets, records them, which ends the backfill.
+func (bf *backfiller) flush(ctx context.Context, offsets map[int32]int64) error {
+	rows := bf.pending
+	for len(rows) > 0 {
+		n := min(len(rows), bf.limit)
+		err := bf.commit(ctx, rows[:n], nil)
+		if errors.Is(err, online.ErrBatchFull) && n > 1 {
+			bf.limit = n / 2
+			continue
+		}
+		if err != nil {
 			return err
 		}
-		bf.applied++
+		rows = rows[n:]
 	}
-	bf.arrival = max(bf.arrival, row.Arrival)
-	if bf.n++; bf.n >= backfillBatchRows {
-		return bf.commit(ctx, nil)
+	bf.pending = bf.pending[:0]
+	if offsets != nil {
+		return bf.commit(ctx, nil, offsets)
 	}
 	return nil
 }
 
-// commit writes the open batch and its changelog; with offsets, it also
-// records them, which ends the backfill.
-func (bf *backfiller) commit(ctx context.Context, offsets map[int32]int64) error {
-	if bf.b == nil {
-		bf.b = bf.e.store.NewBatch()
+// commit applies rows and offsets in one transaction with their
+// changelog entries.
+func (bf *backfiller) commit(ctx context.Context, rows []offline.Row, offsets map[int32]int64) error {
+	e := bf.e
+	b := e.store.NewBatch()
+	defer b.Discard()
+	committed := false
+	defer func() {
+		if !committed {
+			e.cache.discard()
+		}
+	}()
+	var logs []online.Change
+	var arrival int64
+	applied, taken := 0, 0
+	for i := range rows {
+		row := &rows[i]
+		b.SetPartition(row.Partition)
+		seen, err := b.Seen(bf.vk, row.EventID)
+		if err != nil {
+			return err
+		}
+		if seen {
+			continue
+		}
+		if err := b.MarkSeen(bf.vk, row.EventID); err != nil {
+			return err
+		}
+		logs = append(logs, e.store.SeenChange(bf.cv.View.Name, bf.vk, row.EventID, row.Partition))
+		taken++
+		ev := schemas.Event{ID: row.EventID, Time: row.EventTime, Values: row.Values}
+		if key, values, pass := bf.cv.Apply(&ev); pass {
+			we := window.Event{Time: row.EventTime, Arrival: row.Arrival, Seq: window.SeqOf(row.Partition, row.Offset), Values: values}
+			if err := e.addEvent(b, bf.cv, key, row.Partition, &we); err != nil {
+				return err
+			}
+			applied++
+		}
+		arrival = max(arrival, row.Arrival)
 	}
-	b := bf.b
-	if err := bf.e.cache.flush(b, bf.arrival); err != nil {
+	if err := e.cache.flush(b, arrival); err != nil {
 		return err
 	}
-	logs := append(b.Changes(), bf.logs...)
+	logs = append(b.Changes(), logs...)
 	for p, next := range offsets {
 		if err := b.SetOffset(bf.vk, p, next); err != nil {
 			return err
@@ -144,22 +178,16 @@ func (bf *backfiller) commit(ctx context.Context, offsets map[int32]int64) error
 		recs[i] = changeRecord(c)
 	}
 	if len(recs) > 0 {
-		if err := bf.e.producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		if err := e.producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			return fmt.Errorf("write changelogs: %w", err)
 		}
 	}
 	if err := b.Commit(); err != nil {
 		return err
 	}
-	bf.e.cache.committed()
-	bf.b, bf.logs, bf.n = nil, nil, 0
+	committed = true
+	e.cache.committed()
+	bf.applied += applied
+	bf.taken += taken
 	return nil
-}
-
-// discard drops an uncommitted batch and the states it changed.
-func (bf *backfiller) discard() {
-	if bf.b != nil {
-		bf.b.Discard()
-		bf.e.cache.discard()
-	}
 }

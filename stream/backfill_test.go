@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/sluicehq/sluice/featurestore/online"
 	"github.com/sluicehq/sluice/schemas"
 	"github.com/sluicehq/sluice/stream"
+	"github.com/sluicehq/sluice/testkit"
 )
 
 // TestBackfillFromHistory starts an engine whose view has consumed nothing
@@ -94,5 +96,55 @@ func row(user, id string, n, tsMilli int64, partition int32, offset int64) offli
 		Key:     user,
 		EventID: id, EventTime: tsMilli * 1000, Arrival: tsMilli * 1000,
 		Partition: partition, Offset: offset,
+	}
+}
+
+// TestBackfillManyRows backfills more rows than one transaction can hold:
+// the backfill commits in batches and takes every row.
+func TestBackfillManyRows(t *testing.T) {
+	wide := repoYAML + "\n"
+	for i, w := range []string{"1h", "2h", "6h", "12h", "1d", "2d", "7d", "30d"} {
+		wide += fmt.Sprintf("  - {name: sum_%d, field: n, agg: sum, window: %s}\n  - {name: mean_%d, field: n, agg: stddev, window: %s}\n  - {name: last_%d, field: n, agg: last_n, n: 5, window: %s}\n", i, w, i, w, i, w)
+	}
+	h := newHarness(t, wide)
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	const n = 30_000
+	rows := make([]offline.Row, n)
+	for i := range rows {
+		rows[i] = row(fmt.Sprintf("u%05d", i), fmt.Sprintf("e%d", i), 1, ts+int64(i), 0, int64(i))
+	}
+	history := func(_ context.Context, _ string, _ *schemas.Schema, fn func(*offline.Row) error) (map[int32]int64, error) {
+		for i := range rows {
+			if err := fn(&rows[i]); err != nil {
+				return nil, err
+			}
+		}
+		return map[int32]int64{0: n}, nil
+	}
+	store, err := online.Open(t.TempDir(), online.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	eng := stream.NewEngine(h.cluster, h.registry, store, h.producer, stream.Options{History: history})
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	err = testkit.Eventually(t.Context(), 60*time.Second, func() error {
+		offs, err := store.Offsets("view.user_clicks.1")
+		if err == nil && offs[0] != n {
+			err = fmt.Errorf("offsets %v", offs)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := h.registry.Repo()
+	for _, u := range []string{"u00000", "u12345", "u29999"} {
+		if got := read(t, store, repo, "user_clicks", u, ts*1000+n*1000+1); got[1].V != int64(1) {
+			t.Errorf("%s: count %v, want 1", u, got[1].V)
+		}
 	}
 }

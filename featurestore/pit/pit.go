@@ -58,7 +58,8 @@ type Options struct {
 	MemoryLimit int64
 	TempDir     string
 	// Progress, when set, is told how many history rows were read and how
-	// many spine rows were evaluated, as they advance.
+	// many spine rows were evaluated, as they advance; it may be called from
+	// several goroutines at once.
 	Progress func(historyRows, spineRows int64)
 }
 

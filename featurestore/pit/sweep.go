@@ -62,7 +62,11 @@ func (r *run) sweep(vi int, e *entity, out []window.Value) error {
 			r.store(vi, row, out)
 		}
 	}
-	r.spineN.Add(int64(len(e.rows)))
+	// Report progress about every 64k rows.
+	n := int64(len(e.rows))
+	if done := r.spineN.Add(n); done/65536 != (done-n)/65536 {
+		r.progress()
+	}
 	return nil
 }
 

@@ -88,11 +88,6 @@ func (s *Store) LoadState(view string, version int, key string, l *window.Layout
 	return st, err
 }
 
-// LoadState reads an entity's state as this batch sees it.
-func (b *Batch) LoadState(view string, version int, key string, l *window.Layout) (*window.State, error) {
-	return loadState(b.txn, view, version, key, l)
-}
-
 // PutState writes what changed in an entity's state: dirty tiles, tiles
 // folded into the base (deleted), and the base. With keep > 0, tiles of
 // windowed grids expire keep after their end, as does the base of a view without a long

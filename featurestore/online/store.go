@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
@@ -245,34 +246,14 @@ func (b *Batch) Commit() error {
 func (b *Batch) Discard() { b.txn.Discard() }
 
 // Read calls fn with the events of each entity key of a view version whose
-// event time is before t, sorted by (time, seq). The slice passed to fn is
-// reused after fn returns.
+// event time is before t, sorted by (time, seq).
 func (s *Store) Read(view string, version int, keys []string, t int64, fn func(i int, events []window.Event)) error {
 	return s.db.View(func(txn *badger.Txn) error {
-		var evs []window.Event
 		for i, k := range keys {
-			prefix := entityPrefix(view, version, k)
-			end := append(append([]byte(nil), prefix...), orderedUint(t)...)
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
-			evs = evs[:0]
-			for it.Rewind(); it.Valid(); it.Next() {
-				item := it.Item()
-				key := item.Key()
-				if string(key[:len(end)]) >= string(end) {
-					break
-				}
-				rest := key[len(prefix):]
-				ev := window.Event{
-					Time: int64(binary.BigEndian.Uint64(rest) ^ signBit),
-					Seq:  int64(binary.BigEndian.Uint64(rest[8:]) ^ signBit),
-				}
-				if err := item.Value(func(v []byte) error { return decodeEvent(v, &ev) }); err != nil {
-					it.Close()
-					return err
-				}
-				evs = append(evs, ev)
+			evs, err := readRaw(txn, view, version, k, math.MinInt64, t)
+			if err != nil {
+				return err
 			}
-			it.Close()
 			fn(i, evs)
 		}
 		return nil

@@ -5,6 +5,7 @@
 package pit
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -244,7 +245,7 @@ func (r *run) group(v *View, vi int) map[string]*entity {
 		e.rows = append(e.rows, int32(i))
 	}
 	for _, e := range ents {
-		slices.SortStableFunc(e.rows, func(a, b int32) int { return cmpInt(r.q.Times[a], r.q.Times[b]) })
+		slices.SortStableFunc(e.rows, func(a, b int32) int { return cmp.Compare(r.q.Times[a], r.q.Times[b]) })
 	}
 	return ents
 }
@@ -287,14 +288,4 @@ func (r *run) progress() {
 	if r.opts.Progress != nil {
 		r.opts.Progress(r.historyN.Load(), r.spineN.Load())
 	}
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -1,6 +1,7 @@
 package pit
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -34,7 +35,7 @@ func (r *run) sweep(vi int, e *entity, out []window.Value) error {
 	} else {
 		arrived := slices.Clone(evs)
 		slices.SortFunc(arrived, func(a, b window.Event) int {
-			if c := cmpInt(a.Arrival, b.Arrival); c != 0 {
+			if c := cmp.Compare(a.Arrival, b.Arrival); c != 0 {
 				return c
 			}
 			return byTime(a, b)
@@ -81,8 +82,8 @@ func (r *run) store(vi int, row int32, out []window.Value) {
 }
 
 func byTime(a, b window.Event) int {
-	if c := cmpInt(a.Time, b.Time); c != 0 {
+	if c := cmp.Compare(a.Time, b.Time); c != 0 {
 		return c
 	}
-	return cmpInt(a.Seq, b.Seq)
+	return cmp.Compare(a.Seq, b.Seq)
 }

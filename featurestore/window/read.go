@@ -2,7 +2,6 @@ package window
 
 import (
 	"math"
-	"slices"
 )
 
 // RawFunc returns an entity's events with start <= Time < end, sorted by
@@ -87,7 +86,7 @@ func (r *reader) span(i int, from, to int64) Partial {
 	}
 	w := r.l.Grids[sl.grid].Width
 	tiles := r.st.Tiles[sl.grid]
-	k, _ := slices.BinarySearchFunc(tiles, Floor(max(from, math.MinInt64+w), w), func(t *Tile, s int64) int { return cmpInt(t.Start, s) })
+	k, _ := findTile(tiles, Floor(max(from, math.MinInt64+w), w))
 	for ; k < len(tiles) && tiles[k].Start < to; k++ {
 		tile := tiles[k]
 		if tile.Deleted {
@@ -136,7 +135,7 @@ func (r *reader) latest(i int, t int64) Partial {
 	w := r.l.Grids[sl.grid].Width
 	var found Partial
 	tiles := r.st.Tiles[sl.grid]
-	k, _ := slices.BinarySearchFunc(tiles, Floor(t, w)+1, func(x *Tile, s int64) int { return cmpInt(x.Start, s) })
+	k, _ := findTile(tiles, Floor(t, w)+1)
 	for k--; k >= 0 && found.N == 0; k-- {
 		tile := tiles[k]
 		switch {
@@ -167,7 +166,7 @@ func (r *reader) first(i int) Value {
 	}
 	w := r.l.Grids[sl.grid].Width
 	tiles := r.st.Tiles[sl.grid]
-	k, _ := slices.BinarySearchFunc(tiles, Floor(max(from, math.MinInt64+w), w), func(x *Tile, s int64) int { return cmpInt(x.Start, s) })
+	k, _ := findTile(tiles, Floor(max(from, math.MinInt64+w), w))
 	for ; k < len(tiles) && found.N == 0 && tiles[k].Start < r.t; k++ {
 		tile := tiles[k]
 		switch {

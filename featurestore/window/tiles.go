@@ -1,6 +1,7 @@
 package window
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"time"
@@ -191,7 +192,7 @@ func (l *Layout) Add(st *State, e *Event, windowed bool) {
 // tile returns grid g's tile at start, creating it.
 func (st *State) tile(g int, start int64, specs int) *Tile {
 	tiles := st.Tiles[g]
-	i, found := slices.BinarySearchFunc(tiles, start, func(t *Tile, s int64) int { return cmpInt(t.Start, s) })
+	i, found := findTile(tiles, start)
 	if found {
 		return tiles[i]
 	}
@@ -203,7 +204,7 @@ func (st *State) tile(g int, start int64, specs int) *Tile {
 // Put installs a tile read back from storage.
 func (st *State) Put(g int, t *Tile) {
 	tiles := st.Tiles[g]
-	i, found := slices.BinarySearchFunc(tiles, t.Start, func(x *Tile, s int64) int { return cmpInt(x.Start, s) })
+	i, found := findTile(tiles, t.Start)
 	if found {
 		tiles[i] = t
 		return
@@ -252,12 +253,8 @@ func (st *State) Sweep() {
 	st.BaseDirty = false
 }
 
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+// findTile returns where the tile starting at start is, or would be
+// inserted, in tiles sorted by Start.
+func findTile(tiles []*Tile, start int64) (int, bool) {
+	return slices.BinarySearchFunc(tiles, start, func(t *Tile, s int64) int { return cmp.Compare(t.Start, s) })
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 )
 
@@ -60,9 +59,4 @@ func (r *Registry) Datasets() map[string][]byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return maps.Clone(r.datasets)
-}
-
-// DatasetIDs returns the registered dataset ids, sorted.
-func (r *Registry) DatasetIDs() []string {
-	return slices.Sorted(maps.Keys(r.Datasets()))
 }

@@ -38,25 +38,12 @@ func (c *Client) Apply(ctx context.Context, files map[string]string, dryRun bool
 
 // Registry returns the node's definitions (GET /v1/registry).
 func (c *Client) Registry(ctx context.Context) (*featurestore.Repo, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.URL, "/")+"/v1/registry", nil)
-	if err != nil {
-		return nil, err
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	code, b, err := c.get(ctx, "/v1/registry")
 	if err != nil {
 		return nil, fmt.Errorf("no Sluice node answers at %s (start one with `sluice up`, pass --server, or give --repo DIR): %w", c.URL, err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("/v1/registry: %s: %s", resp.Status, bytes.TrimSpace(b))
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("/v1/registry: %d %s: %s", code, http.StatusText(code), bytes.TrimSpace(b))
 	}
 	return featurestore.DecodeRepo(b)
 }
@@ -83,11 +70,7 @@ func (c *Client) post(ctx context.Context, path string, in, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		return fmt.Errorf("no Sluice node answers at %s (start one with `sluice up`, or pass --server): %w", c.URL, err)
 	}
@@ -111,22 +94,35 @@ func (c *Client) post(ctx context.Context, path string, in, out any) error {
 // Ready calls GET /readyz and returns whether the node is ready and each
 // check's answer ("ok" or why not).
 func (c *Client) Ready(ctx context.Context) (bool, map[string]string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.URL, "/")+"/readyz", nil)
-	if err != nil {
-		return false, nil, err
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	code, b, err := c.get(ctx, "/readyz")
 	if err != nil {
 		return false, nil, fmt.Errorf("no Sluice node answers at %s: %w", c.URL, err)
 	}
-	defer resp.Body.Close()
 	checks := map[string]string{}
-	if err := json.NewDecoder(resp.Body).Decode(&checks); err != nil {
+	if err := json.Unmarshal(b, &checks); err != nil {
 		return false, nil, fmt.Errorf("/readyz: %w", err)
 	}
-	return resp.StatusCode == http.StatusOK, checks, nil
+	return code == http.StatusOK, checks, nil
+}
+
+// get fetches path and returns the status code and body.
+func (c *Client) get(ctx context.Context, path string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.URL, "/")+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
 }

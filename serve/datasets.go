@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 
 	"github.com/sluicehq/sluice/featurestore"
 )
@@ -43,10 +45,8 @@ func (s *Server) listDatasets(w http.ResponseWriter, _ *http.Request) {
 	out := struct {
 		Datasets []json.RawMessage `json:"datasets"`
 	}{Datasets: []json.RawMessage{}}
-	for _, id := range s.registry.DatasetIDs() {
-		if m, ok := all[id]; ok {
-			out.Datasets = append(out.Datasets, m)
-		}
+	for _, id := range slices.Sorted(maps.Keys(all)) {
+		out.Datasets = append(out.Datasets, all[id])
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -249,8 +249,8 @@ func (bt *batch) offsetChanges() []online.Change {
 		for _, cv := range job.reroute {
 			shared = append(shared, rerouteKey(cv))
 		}
-		for _, cv := range job.views {
-			for _, name := range append([]string{viewKey(cv)}, shared...) {
+		for i, cv := range job.views {
+			for _, name := range append([]string{job.viewKeys[i]}, shared...) {
 				for p := range parts {
 					if next, ok := bt.progress[name][p]; ok {
 						out = append(out, online.OffsetChange(cv.View.Name, name, p, next))
@@ -315,8 +315,8 @@ func (e *Engine) applyOne(bt *batch, job *streamJob, r *kgo.Record) error {
 	id, derived := recordID(r, ev)
 	arrival, seq := job.position(r)
 	applied, dup := false, false
-	for _, cv := range job.views {
-		vk := viewKey(cv)
+	for i, cv := range job.views {
+		vk := job.viewKeys[i]
 		ok, err := due(vk)
 		if err != nil || !ok {
 			if err != nil {

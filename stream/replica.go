@@ -74,6 +74,14 @@ func (r *Replica) names(job *streamJob) []string { return []string{job.name} }
 
 func (r *Replica) idle(context.Context) error { return nil }
 
+// changeExpiry returns when a changelog record's entry expires (Unix
+// seconds, 0: never), and whether it has already: the worker that wrote it
+// no longer holds it either, so it is not applied.
+func changeExpiry(rec *kgo.Record) (uint64, bool) {
+	exp, _ := strconv.ParseUint(header(rec, kafka.HeaderExpiresAt), 10, 64)
+	return exp, exp != 0 && exp <= uint64(time.Now().Unix())
+}
+
 func (r *Replica) handle(_ context.Context, topo *topology, recs []*kgo.Record) error {
 	b := r.store.NewBatch()
 	defer b.Discard()
@@ -82,11 +90,10 @@ func (r *Replica) handle(_ context.Context, topo *topology, recs []*kgo.Record) 
 		if job == nil {
 			continue
 		}
-		exp, _ := strconv.ParseUint(header(rec, kafka.HeaderExpiresAt), 10, 64)
-		if exp != 0 && exp <= uint64(time.Now().Unix()) {
-			// Expired already: the worker no longer holds it either.
-		} else if err := b.Apply(rec.Key, rec.Value, exp); err != nil {
-			return err
+		if exp, expired := changeExpiry(rec); !expired {
+			if err := b.Apply(rec.Key, rec.Value, exp); err != nil {
+				return err
+			}
 		}
 		if err := b.SetOffset(job.name, rec.Partition, rec.Offset+1); err != nil {
 			return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -109,9 +108,9 @@ func (e *Engine) restoreView(ctx context.Context, topic string, sources []int32)
 			if r.Offset+1 >= end {
 				delete(left, r.Partition)
 			}
-			exp, _ := strconv.ParseUint(header(r, kafka.HeaderExpiresAt), 10, 64)
-			if exp != 0 && exp <= uint64(time.Now().Unix()) {
-				continue // expired: the last owner no longer holds it either
+			exp, expired := changeExpiry(r)
+			if expired {
+				continue
 			}
 			if len(r.Key) > 0 && r.Key[0] == 'o' {
 				offsets[string(r.Key)] = r.Value

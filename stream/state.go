@@ -20,13 +20,20 @@ const DefaultStateCacheEntities = 100_000
 type stateCache struct {
 	store *online.Store
 	max   int
-	byKey map[string]*list.Element
+	byKey map[stateKey]*list.Element
 	order list.List // of *cached, most recently used at the front
 	dirty []*cached // states the open batch changed
 }
 
+// stateKey names an entity of a view version.
+type stateKey struct {
+	view    string
+	version int
+	ent     string
+}
+
 type cached struct {
-	key       string
+	key       stateKey
 	view      *featurestore.CompiledView
 	ent       string
 	partition int32 // the source partition the entity's records come from
@@ -38,13 +45,13 @@ func newStateCache(store *online.Store, max int) *stateCache {
 	if max <= 0 {
 		max = DefaultStateCacheEntities
 	}
-	return &stateCache{store: store, max: max, byKey: map[string]*list.Element{}}
+	return &stateCache{store: store, max: max, byKey: map[stateKey]*list.Element{}}
 }
 
 // get returns the state of an entity of a view version for the open batch
 // to change, loading it when it is not cached.
 func (c *stateCache) get(cv *featurestore.CompiledView, ent string, partition int32) (*window.State, error) {
-	key := viewKey(cv) + "\x00" + ent
+	key := stateKey{cv.View.Name, cv.View.Version, ent}
 	if el, ok := c.byKey[key]; ok {
 		c.order.MoveToFront(el)
 		e := el.Value.(*cached)
@@ -115,7 +122,7 @@ func (c *stateCache) discard() {
 // reset forgets every state, for example when partitions move to another
 // worker, which may change them.
 func (c *stateCache) reset() {
-	c.byKey = map[string]*list.Element{}
+	c.byKey = map[stateKey]*list.Element{}
 	c.order.Init()
 	c.dirty = c.dirty[:0]
 }

@@ -28,6 +28,9 @@ type streamJob struct {
 	stream *featurestore.Stream
 	dec    *schemas.Decoder
 	views  []*featurestore.CompiledView // applied from this topic
+	// viewKeys holds viewKey of each view, computed once: records use them
+	// on the hot path.
+	viewKeys []string
 	// reroute lists the views keyed by another entity, whose events this
 	// job re-keys to their repartition topics.
 	reroute []*featurestore.CompiledView
@@ -52,9 +55,7 @@ func rerouteKey(cv *featurestore.CompiledView) string {
 // metrics) and one per view it applies or re-keys.
 func (j *streamJob) names() []string {
 	out := []string{j.name}
-	for _, cv := range j.views {
-		out = append(out, viewKey(cv))
-	}
+	out = append(out, j.viewKeys...)
 	for _, cv := range j.reroute {
 		out = append(out, rerouteKey(cv))
 	}
@@ -82,13 +83,13 @@ func newTopology(repo *featurestore.Repo, repartition bool) (*topology, error) {
 				return nil, err
 			}
 			if !repo.Repartitioned(v) {
-				job.views = append(job.views, cv)
+				job.views, job.viewKeys = append(job.views, cv), append(job.viewKeys, viewKey(cv))
 				continue
 			}
 			job.reroute = append(job.reroute, cv)
 			t.add(kafka.RepartitionTopic(v.Name), &streamJob{
 				name: "repartition." + v.Name, stream: st, dec: dec,
-				views: []*featurestore.CompiledView{cv}, internal: true,
+				views: []*featurestore.CompiledView{cv}, viewKeys: []string{viewKey(cv)}, internal: true,
 			})
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/sluicehq/sluice/bench/pitpeers"
+	"github.com/sluicehq/sluice/testkit"
 )
 
 var (
@@ -31,7 +32,7 @@ var small = genConfig{users: 40, events: 4_000, spineRows: 2_000, span: 10 * 24 
 func pandasOptions(t *testing.T) pitpeers.Options {
 	python, err := pitpeers.FindPandas(context.Background(), "")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
+		if testkit.RequireAll() {
 			t.Fatalf("%v: CI tests every peer; install pandas with %s (make test does)", err, pitpeers.PandasInstall)
 		}
 		t.Logf("%v: the pandas peer is not tested; install it with %s", err, pitpeers.PandasInstall)

@@ -2,6 +2,7 @@ package featurestore
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -156,6 +157,17 @@ func (cv *CompiledView) Apply(ev *schemas.Event) (key string, values []any, pass
 		}
 	}
 	return cv.Key(ev), values, true
+}
+
+// Direct reports whether the view keeps its inputs straight from the
+// stream's fields, with no filter and no derived field; if so it returns
+// the schema positions of its inputs and of its entity's key fields, and
+// a reader of columns may skip Apply.
+func (cv *CompiledView) Direct() (inputs, keys []int, ok bool) {
+	if cv.needEnv || slices.ContainsFunc(cv.inputSrc, func(src int) bool { return src < 0 }) {
+		return nil, nil, false
+	}
+	return cv.inputSrc, cv.keyIdx, true
 }
 
 // Key returns the canonical key of the view's entity in an event.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"maps"
 	"math"
-	"runtime"
 	"slices"
 	"sync"
 
@@ -80,17 +79,13 @@ func Build(ctx context.Context, o BuildOptions) (Manifest, error) {
 		}
 		q.Views = append(q.Views, pit.View{CV: v.cv, Which: v.which, Keys: keys})
 	}
-	offsets := newOffsets()
-	workers := o.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	history := func(ctx context.Context, stream string, schema *schemas.Schema, fn func(*offline.Row) error) error {
+	offsets := offsets{m: map[string]map[int32]int64{}}
+	history := func(ctx context.Context, stream string, schema *schemas.Schema, workers int, fn func(*offline.Batch) error) error {
 		opts := historyRange(q)
 		opts.Workers = workers
-		return offline.Scan(ctx, o.OfflineDir, stream, schema, opts, func(row *offline.Row) error {
-			offsets.note(stream, row.Partition, row.Offset)
-			return fn(row)
+		return offline.ScanBatches(ctx, o.OfflineDir, stream, schema, opts, func(b *offline.Batch) error {
+			offsets.note(stream, b)
+			return fn(b)
 		})
 	}
 	res, err := pit.Run(ctx, q, history, pit.Options{Workers: o.Workers, Progress: o.Progress, MemoryLimit: o.MemoryLimit, TempDir: o.TempDir})
@@ -178,21 +173,22 @@ func (sp *spine) keys(ent *featurestore.Entity) ([]string, error) {
 }
 
 // offsets tracks the next offset after the history rows read, per stream
-// and partition.
+// and partition; batches come from several goroutines at once.
 type offsets struct {
 	mu sync.Mutex
 	m  map[string]map[int32]int64
 }
 
-func newOffsets() *offsets { return &offsets{m: map[string]map[int32]int64{}} }
-
-func (o *offsets) note(stream string, p int32, off int64) {
+func (o *offsets) note(stream string, b *offline.Batch) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.m[stream] == nil {
 		o.m[stream] = map[int32]int64{}
 	}
-	o.m[stream][p] = max(o.m[stream][p], off+1)
+	next := o.m[stream]
+	for i, p := range b.Partition {
+		next[p] = max(next[p], b.Offset[i]+1)
+	}
 }
 
 // loadSpine reads the spine file or stream into memory.

@@ -1,8 +1,6 @@
 package train
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -141,25 +139,16 @@ type Writer struct {
 	schema  *parquet.Schema
 	prof    *profiler
 
-	part   *partFile  // the part being written, or nil
-	files  []FileInfo // the parts finished
-	parts  []string   // the names of every part created, for Abort
-	rows   int64
-	row    parquet.Row   // the row being converted
-	values parquet.Row   // the buffered rows' values
-	ends   []int         // where each buffered row ends in values
-	batch  []parquet.Row // scratch for flush
-	err    error         // the first write failure; the writer is unusable after it
-	closed bool
-}
-
-// partFile is a part being written.
-type partFile struct {
-	name string
-	file *os.File
-	out  *hashWriter
-	pw   *parquet.Writer
-	rows int64
+	part  *partFile  // the part being written, or nil
+	files []FileInfo // the parts finished
+	parts []string   // the names of every part created, for Abort
+	rows  int64
+	row   parquet.Row // the row being converted
+	// cur buffers rows for the part's encoder; spare is the second
+	// buffer while no part is open.
+	cur, spare *rowBatch
+	err        error // the first write failure; the writer is unusable after it
+	closed     bool
 }
 
 // NewWriter starts a dataset in dir with the given columns, creating dir if
@@ -183,6 +172,8 @@ func NewWriter(dir string, cols []Column, opts WriterOptions) (*Writer, error) {
 		opts:    opts,
 		schema:  parquetSchema(cols),
 		prof:    newProfiler(cols, opts.ProfileSample),
+		cur:     &rowBatch{},
+		spare:   &rowBatch{},
 	}, nil
 }
 
@@ -256,12 +247,11 @@ func (w *Writer) Write(row []any) error {
 			return w.fail(err)
 		}
 	}
-	w.values = append(w.values, w.row...)
-	w.ends = append(w.ends, len(w.values))
+	w.cur.add(w.row)
 	w.prof.observe(row)
 	w.rows++
 	w.part.rows++
-	if len(w.ends) >= writeBatch {
+	if len(w.cur.ends) >= writeBatch {
 		if err := w.flush(); err != nil {
 			return w.fail(err)
 		}
@@ -324,70 +314,6 @@ func appendValue(row parquet.Row, c Column, col int, v any) (parquet.Row, error)
 // leafValue converts a non-null value of type t to its Parquet value.
 func leafValue(t schemas.Type, v any) (parquet.Value, error) {
 	return schemas.ParquetValue(schemas.Field{Type: t}, v)
-}
-
-func (w *Writer) openPart() error {
-	name := fmt.Sprintf("part-%05d.parquet", len(w.files))
-	f, err := os.OpenFile(filepath.Join(w.dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return fmt.Errorf("create part: %w", err)
-	}
-	w.parts = append(w.parts, name)
-	out := &hashWriter{w: f, h: sha256.New()}
-	w.part = &partFile{
-		name: name,
-		file: f,
-		out:  out,
-		pw: parquet.NewWriter(out, w.schema,
-			parquet.Compression(&parquet.Zstd),
-			parquet.MaxRowsPerRowGroup(int64(w.opts.RowGroupRows))),
-	}
-	return nil
-}
-
-// flush hands the buffered rows to the part's Parquet writer.
-func (w *Writer) flush() error {
-	if len(w.ends) == 0 {
-		return nil
-	}
-	w.batch = w.batch[:0]
-	start := 0
-	for _, end := range w.ends {
-		w.batch = append(w.batch, w.values[start:end])
-		start = end
-	}
-	if _, err := w.part.pw.WriteRows(w.batch); err != nil {
-		return fmt.Errorf("write %s: %w", w.part.name, err)
-	}
-	clear(w.batch)
-	w.values, w.ends = w.values[:0], w.ends[:0]
-	return nil
-}
-
-// finishPart completes the part being written and records it.
-func (w *Writer) finishPart() error {
-	p := w.part
-	err := w.flush()
-	if err == nil {
-		err = p.pw.Close()
-	}
-	if err == nil {
-		err = p.file.Sync()
-	}
-	if cerr := p.file.Close(); err == nil {
-		err = cerr
-	}
-	w.part = nil
-	if err != nil {
-		return fmt.Errorf("write %s: %w", p.name, err)
-	}
-	w.files = append(w.files, FileInfo{
-		Path:   p.name,
-		Rows:   p.rows,
-		Bytes:  p.out.n,
-		SHA256: hex.EncodeToString(p.out.h.Sum(nil)),
-	})
-	return nil
 }
 
 // Close finishes the last part and writes profile.json, then manifest.json.
@@ -481,6 +407,7 @@ func (w *Writer) Abort() error {
 	w.closed = true
 	var errs []error
 	if w.part != nil {
+		w.part.stop()
 		errs = append(errs, w.part.file.Close())
 		w.part = nil
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -50,7 +49,9 @@ type scanTrace struct {
 	groupsSkipped int
 }
 
-// scanBatch is how many rows a scan decodes at a time.
+// scanBatch is how many values a scan decodes at a time where it reads
+// them one by one, and how often it checks for cancellation while handing
+// rows to fn.
 const scanBatch = 256
 
 // Scan calls fn with every committed row of stream in the store under dir
@@ -64,7 +65,7 @@ const scanBatch = 256
 //
 // Rows come file by file, in the order of Files (date, partition, first
 // offset), and within a file sorted by entity key, event time and offset.
-// Scan reads one row group at a time in small batches, so its memory does
+// Scan reads one row group at a time, column by column, so its memory does
 // not grow with the store.
 //
 // fn must not retain the *Row or its Values slice after it returns: both
@@ -76,7 +77,18 @@ const scanBatch = 256
 // a compaction replaces while Scan lists or reads it can make Scan fail. Use
 // Sink.History on a store a Sink may be compacting.
 func Scan(ctx context.Context, dir, stream string, schema *schemas.Schema, opts HistoryOptions, fn func(*Row) error) error {
-	if _, err := newScanner(stream, schema, opts, fn); err != nil {
+	return scan(ctx, dir, stream, schema, opts, fn, nil)
+}
+
+// ScanBatches is Scan handing fn the kept rows of one row group at a
+// time, column by column, in the same order. fn must not retain the
+// *Batch or its slices after it returns; the strings in it may be kept.
+func ScanBatches(ctx context.Context, dir, stream string, schema *schemas.Schema, opts HistoryOptions, fn func(*Batch) error) error {
+	return scan(ctx, dir, stream, schema, opts, nil, fn)
+}
+
+func scan(ctx context.Context, dir, stream string, schema *schemas.Schema, opts HistoryOptions, fn func(*Row) error, batch func(*Batch) error) error {
+	if _, err := newScanner(stream, schema, opts, fn, batch); err != nil {
 		return err
 	}
 	if opts.Below != nil && len(opts.Below) == 0 {
@@ -89,12 +101,13 @@ func Scan(ctx context.Context, dir, stream string, schema *schemas.Schema, opts 
 	workers := min(max(1, opts.Workers), max(1, len(paths)))
 	next := make(chan string)
 	g, gctx := errgroup.WithContext(ctx)
-	for range workers {
+	for w := range workers {
 		g.Go(func() error {
-			sc, err := newScanner(stream, schema, opts, fn)
+			sc, err := newScanner(stream, schema, opts, fn, batch)
 			if err != nil {
 				return err
 			}
+			sc.row.Worker = w
 			for path := range next {
 				if err := sc.scanFile(gctx, path); err != nil {
 					return err
@@ -268,19 +281,27 @@ func (o HistoryOptions) keepOffset(partition int32, offset int64) bool {
 	return ok && offset < bound
 }
 
-// scanner decodes the rows of one stream's files into Rows for fn.
+// scanner reads one stream's files a row group at a time into a Batch
+// for onBatch: fn's batches, or rows for fn.
 type scanner struct {
-	stream string
-	schema *schemas.Schema
-	opts   HistoryOptions
-	fn     func(*Row) error
-	keyIdx []int // fields of schema making up the entity key
-	row    Row   // handed to fn, reused
-	parts  []string
-	buf    []parquet.Row
+	stream  string
+	schema  *schemas.Schema
+	opts    HistoryOptions
+	fn      func(*Row) error
+	onBatch func(*Batch) error
+	keyIdx  []int // fields of schema making up the entity key
+	row     Row   // handed to fn, reused
+	parts   []string
+	batch   Batch
+	meta    [5]Vector // event id, event time, arrival, partition, offset
+	vals    []parquet.Value
+	keep    []bool
+	ctx     context.Context // of the file being read
 }
 
-func newScanner(stream string, schema *schemas.Schema, opts HistoryOptions, fn func(*Row) error) (*scanner, error) {
+// newScanner returns a scanner that hands fn rows, or batch batches when
+// batch is not nil.
+func newScanner(stream string, schema *schemas.Schema, opts HistoryOptions, fn func(*Row) error, batch func(*Batch) error) (*scanner, error) {
 	switch {
 	case schema == nil:
 		return nil, fmt.Errorf("scan stream %q: no schema given", stream)
@@ -296,7 +317,15 @@ func newScanner(stream string, schema *schemas.Schema, opts HistoryOptions, fn f
 		fn:     fn,
 		row:    Row{Values: make([]any, len(schema.Fields))},
 		parts:  make([]string, len(schema.KeyFields)),
-		buf:    make([]parquet.Row, scanBatch),
+	}
+	sc.onBatch = func(*Batch) error { return sc.emit() }
+	if batch != nil {
+		sc.onBatch = func(b *Batch) error {
+			if err := batch(b); err != nil {
+				return errFromFn{err}
+			}
+			return nil
+		}
 	}
 	for _, name := range schema.KeyFields {
 		i := schema.Index(name)
@@ -310,6 +339,7 @@ func newScanner(stream string, schema *schemas.Schema, opts HistoryOptions, fn f
 
 // scanFile hands fn the rows of one file that the options keep.
 func (sc *scanner) scanFile(ctx context.Context, path string) error {
+	sc.ctx = ctx
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("scan stream %q: %w", sc.stream, err)
@@ -341,7 +371,16 @@ func (sc *scanner) scanFile(ctx context.Context, path string) error {
 		if sc.opts.trace != nil {
 			sc.opts.trace.groupsRead++
 		}
-		if err := sc.scanGroup(ctx, rg, cols); err != nil {
+		if err := ctx.Err(); err != nil {
+			return annotate(err, sc.stream, path)
+		}
+		if err := sc.readGroup(rg, cols); err != nil {
+			return annotate(err, sc.stream, path)
+		}
+		if sc.batch.Len == 0 {
+			continue
+		}
+		if err := sc.onBatch(&sc.batch); err != nil {
 			return annotate(err, sc.stream, path)
 		}
 	}
@@ -397,59 +436,110 @@ func int64Bounds(rg *format.RowGroup, col int) (lo, hi int64, ok bool) {
 	return int64(binary.LittleEndian.Uint64(st.MinValue)), int64(binary.LittleEndian.Uint64(st.MaxValue)), true
 }
 
-// scanGroup hands fn the rows of one row group that the options keep.
-func (sc *scanner) scanGroup(ctx context.Context, rg parquet.RowGroup, cols *fileColumns) error {
-	rows := rg.Rows()
-	defer rows.Close()
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
+// readGroup reads the rows of a row group that the options keep into
+// sc.batch.
+func (sc *scanner) readGroup(rg parquet.RowGroup, cols *fileColumns) error {
+	n := int(rg.NumRows())
+	chunks := rg.ColumnChunks()
+	b := &sc.batch
+	if len(b.Fields) != len(sc.schema.Fields) {
+		b.Fields = make([]Vector, len(sc.schema.Fields))
+	}
+	for i, f := range sc.schema.Fields {
+		d, v := &cols.fields[i], &b.Fields[i]
+		v.reset(f.Type, n)
+		if d.kind == decodeConstant {
+			for range n {
+				v.appendAny(d.constant)
+			}
+			v.finish()
+		} else if err := readColumn(chunks[d.col], d.kind, v, &sc.vals); err != nil {
+			return fmt.Errorf("column %q: %w", f.Name, err)
 		}
-		n, err := rows.ReadRows(sc.buf)
-		for _, r := range sc.buf[:n] {
-			if err := sc.emit(r, cols); err != nil {
+		if v.len() != n {
+			return fmt.Errorf("column %q has %d values for %d rows", f.Name, v.len(), n)
+		}
+	}
+	meta := []struct {
+		col  int
+		kind decodeKind
+		typ  schemas.Type
+	}{
+		{cols.eventID, decodeString, schemas.String},
+		{cols.eventTime, decodeInt64, schemas.Int64},
+		{cols.arrival, decodeInt64, schemas.Int64},
+		{cols.partition, decodeInt32, schemas.Int64},
+		{cols.offset, decodeInt64, schemas.Int64},
+	}
+	for i, m := range meta {
+		v := &sc.meta[i]
+		v.reset(m.typ, n)
+		if err := readColumn(chunks[m.col], m.kind, v, &sc.vals); err != nil {
+			return fmt.Errorf("column %d: %w", m.col, err)
+		}
+		if v.len() != n || len(v.Null) > 0 {
+			return fmt.Errorf("column %d has %d values for %d rows, or nulls", m.col, v.len(), n)
+		}
+	}
+	b.Len, b.Worker = n, sc.row.Worker
+	b.EventID, b.EventTime, b.Arrival, b.Offset = sc.meta[0].Str, sc.meta[1].Int, sc.meta[2].Int, sc.meta[4].Int
+	b.Partition = b.Partition[:0]
+	for _, p := range sc.meta[3].Int {
+		b.Partition = append(b.Partition, int32(p))
+	}
+	sc.filter()
+	return nil
+}
+
+// filter drops the batch's rows that the options do not keep.
+func (sc *scanner) filter() {
+	b := &sc.batch
+	sc.keep = sc.keep[:0]
+	dropped := false
+	for i := range b.Len {
+		k := sc.opts.keepTime(b.EventTime[i]) && sc.opts.keepOffset(b.Partition[i], b.Offset[i])
+		sc.keep = append(sc.keep, k)
+		dropped = dropped || !k
+	}
+	if !dropped {
+		return
+	}
+	for i := range b.Fields {
+		b.Fields[i].keep(sc.keep)
+	}
+	b.EventID, b.EventTime, b.Arrival = keepRows(b.EventID, sc.keep), keepRows(b.EventTime, sc.keep), keepRows(b.Arrival, sc.keep)
+	b.Partition, b.Offset = keepRows(b.Partition, sc.keep), keepRows(b.Offset, sc.keep)
+	b.Len = len(b.EventTime)
+}
+
+// emit hands fn each row of the batch, its values boxed.
+func (sc *scanner) emit() error {
+	b, row := &sc.batch, &sc.row
+	for i := range b.Len {
+		if i%scanBatch == 0 {
+			if err := sc.ctx.Err(); err != nil {
 				return err
 			}
 		}
-		if errors.Is(err, io.EOF) {
-			return nil
+		for f := range b.Fields {
+			row.Values[f] = b.Fields[f].Value(i)
 		}
-		if err != nil {
-			return err
+		if len(sc.keyIdx) == 1 {
+			row.Key = schemas.KeyPart(row.Values[sc.keyIdx[0]])
+		} else {
+			for k, idx := range sc.keyIdx {
+				sc.parts[k] = schemas.KeyPart(row.Values[idx])
+			}
+			row.Key = schemas.JoinKey(sc.parts)
 		}
-	}
-}
-
-// emit decodes one row and hands it to fn if the options keep it.
-func (sc *scanner) emit(r parquet.Row, cols *fileColumns) error {
-	if len(r) != cols.width {
-		return fmt.Errorf("row has %d values for %d columns", len(r), cols.width)
-	}
-	eventTime := r[cols.eventTime].Int64()
-	partition := r[cols.partition].Int32()
-	offset := r[cols.offset].Int64()
-	if !sc.opts.keepTime(eventTime) || !sc.opts.keepOffset(partition, offset) {
-		return nil
-	}
-	row := &sc.row
-	for i := range cols.fields {
-		row.Values[i] = cols.fields[i].decode(r)
-	}
-	if len(sc.keyIdx) == 1 {
-		row.Key = schemas.KeyPart(row.Values[sc.keyIdx[0]])
-	} else {
-		for i, idx := range sc.keyIdx {
-			sc.parts[i] = schemas.KeyPart(row.Values[idx])
+		row.EventID = b.EventID[i]
+		row.EventTime = b.EventTime[i]
+		row.Arrival = b.Arrival[i]
+		row.Partition = b.Partition[i]
+		row.Offset = b.Offset[i]
+		if err := sc.fn(row); err != nil {
+			return errFromFn{err}
 		}
-		row.Key = schemas.JoinKey(sc.parts)
-	}
-	row.EventID = string(r[cols.eventID].ByteArray())
-	row.EventTime = eventTime
-	row.Arrival = r[cols.arrival].Int64()
-	row.Partition = partition
-	row.Offset = offset
-	if err := sc.fn(row); err != nil {
-		return errFromFn{err}
 	}
 	return nil
 }
@@ -477,6 +567,7 @@ const (
 	decodeBool
 	decodeMillis // INT64 TIMESTAMP(MILLIS)
 	decodeNanos  // INT64 TIMESTAMP(NANOS)
+	decodeInt32  // the INT32 _partition column, read as int64
 )
 
 // fieldDecoder reads one schema field from a file's row.
@@ -486,11 +577,11 @@ type fieldDecoder struct {
 	constant any // for decodeConstant
 }
 
-func (d *fieldDecoder) decode(r parquet.Row) any {
+// decodeValue converts one value of the field's column.
+func (d *fieldDecoder) decodeValue(v parquet.Value) any {
 	if d.kind == decodeConstant {
 		return d.constant
 	}
-	v := r[d.col]
 	if v.IsNull() {
 		return nil
 	}
@@ -499,6 +590,8 @@ func (d *fieldDecoder) decode(r parquet.Row) any {
 		return string(v.ByteArray())
 	case decodeInt64:
 		return v.Int64()
+	case decodeInt32:
+		return int64(v.Int32())
 	case decodeFloat64:
 		return v.Double()
 	case decodeWiden:

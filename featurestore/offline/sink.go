@@ -25,6 +25,10 @@ type Row struct {
 	Arrival   int64 // µs since the Unix epoch, UTC (the Kafka record timestamp)
 	Partition int32
 	Offset    int64
+	// Worker is which of a scan's workers read the row, from 0 to
+	// HistoryOptions.Workers-1: a callback called from several goroutines
+	// at once may keep state per worker, unshared, indexed by it.
+	Worker int
 }
 
 // Defaults of Options.

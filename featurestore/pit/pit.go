@@ -7,11 +7,10 @@ package pit
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
-	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
@@ -38,11 +37,12 @@ type Query struct {
 	Mode  window.Mode
 }
 
-// History reads a stream's offline history, calling fn with every row; fn
-// must not keep the *Row, and is safe to call from several goroutines at
-// once. The offline store holds each event id once, so the engine sees no
+// History reads a stream's offline history on workers goroutines,
+// calling fn with batches of rows (offline.ScanBatches); each batch's
+// Worker says which goroutine read it. fn must not keep the batch. The
+// offline store holds each event id once, so the engine sees no
 // duplicates.
-type History func(ctx context.Context, stream string, schema *schemas.Schema, fn func(*offline.Row) error) error
+type History func(ctx context.Context, stream string, schema *schemas.Schema, workers int, fn func(*offline.Batch) error) error
 
 // DefaultMemoryLimit is the history a run holds in memory (encoded) before
 // it spills to disk.
@@ -119,54 +119,17 @@ type run struct {
 	spineN   atomic.Int64
 }
 
-// entity is one entity of one view: its spine rows and its events.
-type entity struct {
-	rows []int32 // spine rows, sorted by time
-	// events holds the entity's events encoded (time, arrival, seq, the
-	// view's inputs), n of them: far smaller than decoded values, which
-	// box every float; sweep decodes one entity at a time.
-	events []byte
-	n      int
-	stripe uint8 // which lock guards events while history is read
-	vi     int   // the query view
-	idx    int32 // its place among the stream's entities, which picks its spill bucket
-}
-
-func (e *entity) add(t, arrival, seq int64, values []any) {
-	b := binary.AppendVarint(e.events, t)
-	b = binary.AppendVarint(b, arrival)
-	b = binary.AppendVarint(b, seq)
-	for _, v := range values {
-		b = window.AppendValue(b, v)
-	}
-	e.events, e.n = b, e.n+1
-}
-
-// decode returns the entity's events, each with inputs values, and frees
-// the encoded form.
-func (e *entity) decode(inputs int) ([]window.Event, error) {
-	d := window.NewDecoder(e.events)
-	evs := make([]window.Event, e.n)
-	vals := make([]any, e.n*inputs)
-	for i := range evs {
-		ev := &evs[i]
-		ev.Time, ev.Arrival, ev.Seq = d.Varint(), d.Varint(), d.Varint()
-		ev.Values = vals[i*inputs : (i+1)*inputs : (i+1)*inputs]
-		for k := range ev.Values {
-			ev.Values[k] = d.Value()
-		}
-	}
-	e.events = nil
-	return evs, d.Err()
-}
-
 // stream evaluates the views (indexes into q.Views) of one stream.
 func (r *run) stream(ctx context.Context, history History, name string, views []int) error {
 	var all []*entity
 	ents := make([]map[string]*entity, len(views))
 	for j, vi := range views {
 		ents[j] = r.group(&r.q.Views[vi], vi)
-		for _, e := range ents[j] {
+		// In key order: files keep entities sorted by key, so neighbours
+		// in this order have their events side by side in the arenas,
+		// and a sweep in this order reads memory nearly in sequence.
+		for _, key := range slices.Sorted(maps.Keys(ents[j])) {
+			e := ents[j][key]
 			e.idx = int32(len(all))
 			all = append(all, e)
 		}
@@ -175,34 +138,28 @@ func (r *run) stream(ctx context.Context, history History, name string, views []
 	for _, vi := range views {
 		schema = r.q.Views[vi].CV.Stream.Schema
 	}
-	sp := newSpill(r.opts.MemoryLimit, r.opts.TempDir)
+	workers := r.opts.Workers
+	for _, e := range all {
+		e.chunks = make([]chunk, workers)
+	}
+	arenas := make([]*arena, workers)
+	readers := make([]reader, workers)
+	for w := range readers {
+		arenas[w] = &arena{}
+		readers[w] = newReader(r.q.Views, views, ents, w, arenas[w])
+	}
+	sp := newSpill(r.opts.MemoryLimit, r.opts.TempDir, arenas)
 	defer sp.close()
-	var locks [64]sync.Mutex // striped by entity, for concurrent readers
-	err := history(ctx, name, schema, func(row *offline.Row) error {
-		ev := schemas.Event{ID: row.EventID, Time: row.EventTime, Values: row.Values}
-		for j, vi := range views {
-			cv := r.q.Views[vi].CV
-			key, values, pass := cv.Apply(&ev)
-			if !pass || key == "" {
-				continue
-			}
-			e := ents[j][key]
-			if e == nil {
-				continue // no spine row asks about this entity
-			}
-			mu := &locks[e.stripe]
-			mu.Lock()
-			before := len(e.events)
-			e.add(row.EventTime, row.Arrival, window.SeqOf(row.Partition, row.Offset), values)
-			grew := len(e.events) - before
-			mu.Unlock()
-			if err := sp.grew(grew, all, &locks); err != nil {
-				return err
-			}
+	err := history(ctx, name, schema, workers, func(b *offline.Batch) error {
+		rd := &readers[b.Worker]
+		sp.mu[b.Worker].Lock()
+		grew := rd.read(b)
+		sp.mu[b.Worker].Unlock()
+		if err := sp.grew(b.Worker, grew, all); err != nil {
+			return err
 		}
-		if n := r.historyN.Add(1); n%65536 == 0 {
-			r.progress()
-		}
+		r.historyN.Add(int64(b.Len))
+		r.progress()
 		return nil
 	})
 	if err != nil {
@@ -239,7 +196,7 @@ func (r *run) group(v *View, vi int) map[string]*entity {
 	for i, k := range v.Keys {
 		e := ents[k]
 		if e == nil {
-			e = &entity{stripe: uint8(len(ents) % 64), vi: vi}
+			e = &entity{vi: vi}
 			ents[k] = e
 		}
 		e.rows = append(e.rows, int32(i))
@@ -256,12 +213,13 @@ func (r *run) evaluate(ctx context.Context, ents []*entity) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for range r.opts.Workers {
 		g.Go(func() error {
-			outs := make([][]window.Value, len(r.q.Views))
+			// Each worker reuses one state and one output row per view.
+			sw := make([]*sweeper, len(r.q.Views))
 			for e := range work {
-				if outs[e.vi] == nil {
-					outs[e.vi] = make([]window.Value, len(r.q.Views[e.vi].Which))
+				if sw[e.vi] == nil {
+					sw[e.vi] = r.newSweeper(e.vi)
 				}
-				if err := r.sweep(e.vi, e, outs[e.vi]); err != nil {
+				if err := sw[e.vi].sweep(e); err != nil {
 					return err
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,10 +58,17 @@ features:
   - {name: distinct_s_1d, field: s, agg: approx_distinct, window: 1d}
 `
 
+// appliedYAML is view v again with a filter that keeps every event: the
+// engine reads it through CompiledView.Apply rather than straight from the
+// columns, and must find the same values.
+var appliedYAML = "---\n" + strings.Replace(repoYAML[strings.Index(repoYAML, "kind: feature_view"):],
+	"name: v\n", "name: va\nfilter: user_id != \"\"\n", 1)
+
 type fixture struct {
-	cv     *featurestore.CompiledView
-	rows   []offline.Row
-	oracle map[string][]testkit.OracleEvent
+	cv      *featurestore.CompiledView
+	applied *featurestore.CompiledView // va
+	rows    []offline.Row
+	oracle  map[string][]testkit.OracleEvent
 }
 
 // genHistory makes random events of a few users over three days: ties on
@@ -68,7 +76,11 @@ type fixture struct {
 // fields.
 func genHistory(t *testing.T, r *rand.Rand) fixture {
 	t.Helper()
-	repo, err := featurestore.Parse(map[string][]byte{"r.yaml": []byte(repoYAML)})
+	repo, err := featurestore.Parse(map[string][]byte{"r.yaml": []byte(repoYAML + appliedYAML)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied, err := featurestore.Compile(repo, "va")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +88,7 @@ func genHistory(t *testing.T, r *rand.Rand) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fixture{cv: cv, oracle: map[string][]testkit.OracleEvent{}}
+	f := fixture{cv: cv, applied: applied, oracle: map[string][]testkit.OracleEvent{}}
 	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	nullable := func(v any) any {
 		if r.IntN(6) == 0 {
@@ -104,14 +116,62 @@ func genHistory(t *testing.T, r *rand.Rand) fixture {
 	return f
 }
 
-func (f fixture) history(_ context.Context, stream string, _ *schemas.Schema, fn func(*offline.Row) error) error {
-	for i := range f.rows {
-		row := f.rows[i]
-		if err := fn(&row); err != nil {
+func (f fixture) history(_ context.Context, _ string, sc *schemas.Schema, workers int, fn func(*offline.Batch) error) error {
+	return feed(sc, f.rows, workers, fn)
+}
+
+// feed hands fn the rows in batches of a few rows, as workers would read
+// them, each batch from one worker.
+func feed(sc *schemas.Schema, rows []offline.Row, workers int, fn func(*offline.Batch) error) error {
+	for start := 0; start < len(rows); start += 5 {
+		b := batchOf(sc, rows[start:min(start+5, len(rows))])
+		b.Worker = (start / 5) % workers
+		if err := fn(b); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// batchOf lays rows out as the columns of a batch.
+func batchOf(sc *schemas.Schema, rows []offline.Row) *offline.Batch {
+	b := &offline.Batch{Len: len(rows), Fields: make([]offline.Vector, len(sc.Fields))}
+	for f, field := range sc.Fields {
+		b.Fields[f].Type = field.Type
+	}
+	for _, r := range rows {
+		b.EventID = append(b.EventID, r.EventID)
+		b.EventTime = append(b.EventTime, r.EventTime)
+		b.Arrival = append(b.Arrival, r.Arrival)
+		b.Partition = append(b.Partition, r.Partition)
+		b.Offset = append(b.Offset, r.Offset)
+		for f := range sc.Fields {
+			v := &b.Fields[f]
+			v.Null = append(v.Null, r.Values[f] == nil)
+			switch x := r.Values[f].(type) {
+			case string:
+				v.Str = append(v.Str, x)
+			case float64:
+				v.Float = append(v.Float, x)
+			case bool:
+				v.Bool = append(v.Bool, x)
+			case int64:
+				v.Int = append(v.Int, x)
+			case nil: // a zero value in the field's slice, marked null
+				switch v.Type {
+				case schemas.String:
+					v.Str = append(v.Str, "")
+				case schemas.Float64:
+					v.Float = append(v.Float, 0)
+				case schemas.Bool:
+					v.Bool = append(v.Bool, false)
+				default:
+					v.Int = append(v.Int, 0)
+				}
+			}
+		}
+	}
+	return b
 }
 
 // TestRunMatchesOracle joins random spines (users with and without
@@ -152,6 +212,16 @@ func TestRunMatchesOracle(t *testing.T) {
 			}
 			if diff := cmp.Diff(res, spilled); diff != "" {
 				t.Fatalf("seed %d %s: spilled run differs (-in memory +spilled):\n%s", seed, mode, diff)
+			}
+			// The same view with a filter, read through Apply, beside it in
+			// one run.
+			q.Views = append(q.Views, pit.View{CV: f.applied, Which: all, Keys: keys})
+			both, err := pit.Run(t.Context(), q, f.history, pit.Options{Workers: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(res[0], both[1]); diff != "" {
+				t.Fatalf("seed %d %s: the view read through Apply differs (-direct +applied):\n%s", seed, mode, diff)
 			}
 			bad := 0
 			for row := range times {

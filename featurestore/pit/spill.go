@@ -16,66 +16,101 @@ import (
 const spillBuckets = 64
 
 // spill moves history that does not fit in memory to bucket files, and
-// brings one bucket back at a time. It is safe for concurrent use.
+// brings one bucket back at a time. Each history worker appends to the
+// entities' chunks, in its own arena, under its own lock, which a spill
+// takes all of.
 type spill struct {
 	limit int64
 	dir   string
-	held  atomic.Int64 // encoded bytes held in entities
-	mu    sync.Mutex   // one spill at a time
-	files []*os.File
-	w     []*bufio.Writer
-	used  bool
+	held  atomic.Int64 // encoded bytes held in entities, as workers last reported
+	// pending is each worker's growth not yet added to held: workers
+	// report in steps, so that they rarely touch the shared counter.
+	pending []paddedInt
+	mu      []paddedMutex // per worker
+	spillMu sync.Mutex    // one spill at a time
+	arenas  []*arena      // per worker
+	files   []*os.File
+	w       []*bufio.Writer
+	used    bool
 }
 
-func newSpill(limit int64, dir string) *spill {
-	return &spill{limit: limit, dir: dir}
+// paddedMutex and paddedInt fill a cache line each, so that workers do
+// not slow each other down through false sharing.
+type paddedMutex struct {
+	sync.Mutex
+	_ [56]byte
 }
 
-// grew notes n more bytes held, and spills everything when the limit is
-// passed. locks are the stripes that guard the entities' events; the
-// caller holds none of them.
-func (s *spill) grew(n int, all []*entity, locks *[64]sync.Mutex) error {
-	if s.limit <= 0 || s.held.Add(int64(n)) <= s.limit {
+type paddedInt struct {
+	n int64
+	_ [56]byte
+}
+
+// reportStep is how much a worker's history grows before it reports.
+const reportStep = 1 << 20
+
+func newSpill(limit int64, dir string, arenas []*arena) *spill {
+	return &spill{limit: limit, dir: dir, arenas: arenas, pending: make([]paddedInt, len(arenas)), mu: make([]paddedMutex, len(arenas))}
+}
+
+// grew notes that worker's history grew by n bytes, and spills everything
+// when the limit is passed. The caller holds no worker lock.
+func (s *spill) grew(worker, n int, all []*entity) error {
+	p := &s.pending[worker]
+	if p.n += int64(n); s.limit <= 0 || p.n < reportStep && p.n < s.limit/int64(4*len(s.pending)) {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.held.Load() <= s.limit {
-		return nil // another caller spilled
+	held := s.held.Add(p.n)
+	p.n = 0
+	if held <= s.limit {
+		return nil
 	}
-	for i := range locks {
-		locks[i].Lock()
+	s.spillMu.Lock()
+	defer s.spillMu.Unlock()
+	if s.held.Load() <= s.limit {
+		return nil // another worker spilled
+	}
+	for i := range s.mu {
+		s.mu[i].Lock()
 	}
 	defer func() {
-		for i := range locks {
-			locks[i].Unlock()
+		for i := range s.mu {
+			s.mu[i].Unlock()
 		}
 	}()
 	return s.flushAll(all)
 }
 
 // flushAll writes every entity's events to its bucket; the caller holds
-// every stripe lock, or reading has ended.
+// every worker lock, or reading has ended.
 func (s *spill) flushAll(all []*entity) error {
 	if err := s.open(); err != nil {
 		return err
 	}
 	for _, e := range all {
-		if e.n == 0 {
+		n := e.events()
+		if n == 0 {
 			continue
 		}
 		w := s.w[int(e.idx)%spillBuckets]
 		var head []byte
 		head = binary.AppendUvarint(head, uint64(e.idx))
-		head = binary.AppendUvarint(head, uint64(e.n))
-		head = binary.AppendUvarint(head, uint64(len(e.events)))
+		head = binary.AppendUvarint(head, uint64(n))
+		head = binary.AppendUvarint(head, uint64(e.size()))
 		if _, err := w.Write(head); err != nil {
 			return fmt.Errorf("spill history: %w", err)
 		}
-		if _, err := w.Write(e.events); err != nil {
-			return fmt.Errorf("spill history: %w", err)
+		for k := range e.chunks {
+			for _, span := range e.chunks[k].spans {
+				if _, err := w.Write(span); err != nil {
+					return fmt.Errorf("spill history: %w", err)
+				}
+			}
+			e.chunks[k] = chunk{}
 		}
-		e.events, e.n = nil, 0
+	}
+	for _, a := range s.arenas {
+		a.reset()
 	}
 	s.held.Store(0)
 	s.used = true
@@ -119,13 +154,12 @@ func (s *spill) load(b int, all []*entity) error {
 		if err != nil || err2 != nil || err3 != nil || idx >= uint64(len(all)) {
 			return fmt.Errorf("read spilled history: corrupt bucket %d", b)
 		}
-		e := all[idx]
-		start := len(e.events)
-		e.events = append(e.events, make([]byte, size)...)
-		if _, err := io.ReadFull(r, e.events[start:]); err != nil {
+		span := make([]byte, size)
+		if _, err := io.ReadFull(r, span); err != nil {
 			return fmt.Errorf("read spilled history: %w", err)
 		}
-		e.n += int(n)
+		c := &all[idx].chunks[0]
+		c.spans, c.n = append(c.spans, span), c.n+int(n)
 	}
 }
 

@@ -3,34 +3,56 @@ package pit
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/sluicehq/sluice/featurestore/window"
 )
 
-// sweep evaluates one entity of view vi: its spine rows in time order,
-// adding each event to the tiles once, before the first row it is visible
-// to. A row at t sees events before t (event_time) or, as_served, events
-// that had also arrived before t, with the online store's late-event rule.
-func (r *run) sweep(vi int, e *entity, out []window.Value) error {
+// sweeper evaluates the entities of one view, one at a time, reusing one
+// state: a worker has one per view.
+type sweeper struct {
+	r   *run
+	vi  int
+	v   *View
+	l   *window.Layout
+	st  *window.State
+	out []window.Value
+	// last is the horizon the state was last trimmed to.
+	last int64
+}
+
+func (r *run) newSweeper(vi int) *sweeper {
 	v := &r.q.Views[vi]
-	l := v.CV.Layout
-	st := l.NewState()
-	evs, err := e.decode(len(v.CV.Inputs))
+	return &sweeper{r: r, vi: vi, v: v, l: v.CV.Layout, st: v.CV.Layout.NewState(), out: make([]window.Value, len(v.Which))}
+}
+
+// sweep evaluates one entity: its spine rows in time order, adding each
+// event to the tiles once, before the first row it is visible to. A row at
+// t sees events before t (event_time) or, as_served, events that had also
+// arrived before t, with the online store's late-event rule.
+func (s *sweeper) sweep(e *entity) error {
+	r, l, st := s.r, s.l, s.st
+	l.Reset(st)
+	s.last = math.MinInt64
+	evs, err := e.decode(len(s.v.CV.Inputs))
 	if err != nil {
-		return fmt.Errorf("view %q: %w", v.CV.View.Name, err)
+		return fmt.Errorf("view %q: %w", s.v.CV.View.Name, err)
 	}
 	slices.SortFunc(evs, byTime)
 	if r.q.Mode == window.EventTime {
+		// Every event the state holds is before t, so a read needs raw
+		// events only for the tile that a first's ttl cuts.
 		raw := window.RawOf(evs)
 		j := 0
 		for _, row := range e.rows {
 			t := r.q.Times[row]
+			s.trim(t)
 			for ; j < len(evs) && evs[j].Time < t; j++ {
 				l.Add(st, &evs[j], true)
 			}
-			l.EvalSpecs(t, st, raw, v.Which, out)
-			r.store(vi, row, out)
+			l.EvalSpecs(t, st, raw, s.v.Which, s.out)
+			r.store(s.vi, row, s.out)
 		}
 	} else {
 		arrived := slices.Clone(evs)
@@ -44,6 +66,7 @@ func (r *run) sweep(vi int, e *entity, out []window.Value) error {
 		j := 0
 		for _, row := range e.rows {
 			t := r.q.Times[row]
+			s.trim(t)
 			for ; j < len(arrived) && arrived[j].Arrival < t; j++ {
 				ev := &arrived[j]
 				l.Add(st, ev, !late(l, ev))
@@ -59,8 +82,8 @@ func (r *run) sweep(vi int, e *entity, out []window.Value) error {
 				}
 				return vis
 			}
-			l.EvalSpecs(t, st, raw, v.Which, out)
-			r.store(vi, row, out)
+			l.EvalSpecs(t, st, raw, s.v.Which, s.out)
+			r.store(s.vi, row, s.out)
 		}
 	}
 	// Report progress about every 64k rows.
@@ -69,6 +92,19 @@ func (r *run) sweep(vi int, e *entity, out []window.Value) error {
 		r.progress()
 	}
 	return nil
+}
+
+// trim drops, before the row at t takes its events, the tiles that no row
+// at t or later reads, once the horizon has moved by a tile or more: the
+// state then holds about one retention of tiles however long the entity's
+// history is, and older events go straight to the base.
+func (s *sweeper) trim(t int64) {
+	h := t - s.l.Retention
+	if len(s.l.Grids) == 0 || h < s.last+s.l.MinWidth() {
+		return
+	}
+	s.l.Trim(s.st, h)
+	s.last = h
 }
 
 // late reports whether an event arrived after its view's retention, which

@@ -27,23 +27,41 @@ const (
 func AppendValue(dst []byte, v any) []byte {
 	switch x := v.(type) {
 	case string:
-		dst = append(dst, tagString)
-		dst = binary.AppendUvarint(dst, uint64(len(x)))
-		return append(dst, x...)
+		return AppendString(dst, x)
 	case int64:
-		dst = append(dst, tagInt)
-		return binary.AppendVarint(dst, x)
+		return AppendInt(dst, x)
 	case float64:
-		dst = append(dst, tagFloat)
-		return binary.LittleEndian.AppendUint64(dst, math.Float64bits(x))
+		return AppendFloat(dst, x)
 	case bool:
-		if x {
-			return append(dst, tagTrue)
-		}
-		return append(dst, tagFalse)
+		return AppendBool(dst, x)
 	}
-	return append(dst, tagNull)
+	return AppendNull(dst)
 }
+
+// AppendString, AppendInt, AppendFloat, AppendBool and AppendNull are
+// AppendValue for a value whose type the caller knows, unboxed.
+func AppendString(dst []byte, x string) []byte {
+	dst = append(dst, tagString)
+	dst = binary.AppendUvarint(dst, uint64(len(x)))
+	return append(dst, x...)
+}
+
+func AppendInt(dst []byte, x int64) []byte {
+	return binary.AppendVarint(append(dst, tagInt), x)
+}
+
+func AppendFloat(dst []byte, x float64) []byte {
+	return binary.LittleEndian.AppendUint64(append(dst, tagFloat), math.Float64bits(x))
+}
+
+func AppendBool(dst []byte, x bool) []byte {
+	if x {
+		return append(dst, tagTrue)
+	}
+	return append(dst, tagFalse)
+}
+
+func AppendNull(dst []byte) []byte { return append(dst, tagNull) }
 
 // Decoder reads what the Append functions of this package wrote.
 type Decoder struct {
@@ -61,6 +79,9 @@ func (d *Decoder) Err() error {
 	}
 	return d.err
 }
+
+// More reports whether bytes are left to read and nothing failed.
+func (d *Decoder) More() bool { return d.err == nil && len(d.b) > 0 }
 
 func (d *Decoder) fail() { d.err, d.b = ErrCorrupt, nil }
 

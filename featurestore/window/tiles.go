@@ -90,6 +90,15 @@ func NewLayout(specs []Spec, lateness time.Duration) *Layout {
 	return l
 }
 
+// MinWidth is the narrowest tile width of l's grids.
+func (l *Layout) MinWidth() int64 {
+	w := int64(math.MaxInt64)
+	for _, g := range l.Grids {
+		w = min(w, g.Width)
+	}
+	return w
+}
+
 // hop is the spec's tile width on a windowed grid, or 0 when it belongs on
 // the long grid.
 func (s *Spec) hop() int64 {
@@ -119,6 +128,12 @@ type State struct {
 	// allocation; it grows with the state, so a small state stays small.
 	slab  []Partial
 	slabN int
+	// free holds, per grid, tiles that Trim dropped, for Add to reuse;
+	// once Trim has run, Add keeps no windowed tile that ends at or before
+	// floor, which Trim would drop.
+	free    [][]*Tile
+	floor   int64
+	trimmed bool
 }
 
 // parts returns room for n zeroed partials.
@@ -164,6 +179,9 @@ func (l *Layout) Add(st *State, e *Event, windowed bool) {
 		}
 		grid := &l.Grids[g]
 		start := Floor(e.Time, grid.Width)
+		if st.trimmed && g != l.Long && start+grid.Width <= st.floor {
+			continue
+		}
 		var parts []Partial
 		if g == l.Long && start < st.Horizon {
 			parts, st.BaseDirty = st.Base, true
@@ -196,7 +214,16 @@ func (st *State) tile(g int, start int64, specs int) *Tile {
 	if found {
 		return tiles[i]
 	}
-	t := &Tile{Start: start, Min: math.MaxInt64, Max: math.MinInt64, Parts: st.parts(specs)}
+	var t *Tile
+	if st.free != nil && len(st.free[g]) > 0 {
+		free := st.free[g]
+		t, st.free[g] = free[len(free)-1], free[:len(free)-1]
+		clear(t.Parts)
+		*t = Tile{Parts: t.Parts}
+	} else {
+		t = &Tile{Parts: st.parts(specs)}
+	}
+	t.Start, t.Min, t.Max = start, math.MaxInt64, math.MinInt64
 	st.Tiles[g] = slices.Insert(tiles, i, t)
 	return t
 }
@@ -251,6 +278,53 @@ func (st *State) Sweep() {
 		}
 	}
 	st.BaseDirty = false
+}
+
+// Trim is Age followed by Sweep for a state that no store mirrors, such as
+// the point-in-time engine's: the tiles it drops are reused by later Adds
+// instead of being allocated anew, so a state swept forward through time
+// stays the size of its retention. The caller must hold no pointer to a
+// tile of st.
+func (l *Layout) Trim(st *State, horizon int64) {
+	if st.free == nil {
+		st.free = make([][]*Tile, len(l.Grids))
+	}
+	st.floor, st.trimmed = horizon, true
+	for g := range l.Grids {
+		if g == l.Long {
+			continue
+		}
+		cut := Floor(horizon, l.Grids[g].Width)
+		tiles := st.Tiles[g]
+		n, _ := findTile(tiles, cut)
+		st.free[g] = append(st.free[g], tiles[:n]...)
+		st.Tiles[g] = slices.Delete(tiles, 0, n)
+	}
+	l.Age(st, horizon)
+	if l.Long >= 0 {
+		tiles := st.Tiles[l.Long]
+		n := 0
+		for n < len(tiles) && tiles[n].Deleted {
+			n++
+		}
+		st.free[l.Long] = append(st.free[l.Long], tiles[:n]...)
+		st.Tiles[l.Long] = slices.Delete(tiles, 0, n)
+	}
+}
+
+// Reset empties st for another entity, keeping its tiles for reuse as
+// Trim does.
+func (l *Layout) Reset(st *State) {
+	if st.free == nil {
+		st.free = make([][]*Tile, len(l.Grids))
+	}
+	for g, tiles := range st.Tiles {
+		st.free[g] = append(st.free[g], tiles...)
+		st.Tiles[g] = tiles[:0]
+	}
+	clear(st.Base)
+	st.Seen, st.HasSeen, st.Horizon, st.BaseDirty = 0, false, math.MinInt64, false
+	st.floor, st.trimmed = 0, false
 }
 
 // findTile returns where the tile starting at start is, or would be

@@ -3,7 +3,6 @@ package train
 import (
 	"github.com/sluicehq/sluice/featurestore/pit"
 	"github.com/sluicehq/sluice/featurestore/window"
-	"github.com/sluicehq/sluice/schemas"
 )
 
 // FeatureColumn returns the dataset column of a feature: named
@@ -11,21 +10,11 @@ import (
 // null; sum keeps its input's type; mean and stddev are float64; last_n is
 // a list of its input's type).
 func FeatureColumn(view, feature string, s window.Spec) Column {
-	c := Column{Name: view + "__" + feature, Type: s.Type, Nullable: true, Feature: true}
+	t, list := s.ResultType()
+	c := Column{Name: view + "__" + feature, Type: t, List: list, Nullable: true, Feature: true}
 	switch s.Agg {
-	case window.Count, window.CountTrue:
-		c.Type, c.Nullable = schemas.Int64, false
-	case window.Sum:
+	case window.Count, window.CountTrue, window.Sum:
 		c.Nullable = false
-		if c.Type != schemas.Int64 {
-			c.Type = schemas.Float64
-		}
-	case window.Mean, window.Stddev:
-		c.Type = schemas.Float64
-	case window.ApproxDistinct:
-		c.Type = schemas.Int64
-	case window.LastN:
-		c.List = true
 	}
 	return c
 }
@@ -55,7 +44,7 @@ func write(o BuildOptions, sp *spine, q pit.Query, res pit.Result, offsets map[s
 		}
 		for vi := range q.Views {
 			for k := range res[vi] {
-				row[i] = res[vi][k][r]
+				row[i] = res[vi][k].Value(r)
 				i++
 			}
 		}

@@ -64,10 +64,6 @@ type Options struct {
 	Progress func(historyRows, spineRows int64)
 }
 
-// Result holds, per query view and per feature asked of it, one value per
-// spine row: int64, float64, bool, string, []any (last_n) or nil.
-type Result [][][]any
-
 // Run evaluates q. It reads each stream's history once, keeping only the
 // events of entities that some spine row asks about.
 func Run(ctx context.Context, q Query, history History, opts Options) (Result, error) {
@@ -89,9 +85,9 @@ func Run(ctx context.Context, q Query, history History, opts Options) (Result, e
 	}
 	r := &run{q: q, opts: opts, res: make(Result, len(q.Views))}
 	for i, v := range q.Views {
-		r.res[i] = make([][]any, len(v.Which))
-		for k := range v.Which {
-			r.res[i][k] = make([]any, len(q.Times))
+		r.res[i] = make([]*Column, len(v.Which))
+		for k, w := range v.Which {
+			r.res[i][k] = newColumn(&v.CV.Specs[w], len(q.Times))
 		}
 	}
 	byStream := map[string][]int{}

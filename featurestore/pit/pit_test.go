@@ -228,7 +228,7 @@ func TestRunMatchesOracle(t *testing.T) {
 				at := time.UnixMicro(times[row])
 				for k, feat := range f.cv.View.Features {
 					want := testkit.Oracle(feat, f.oracle[keys[row]], at, mode == window.AsServed)
-					got := res[0][k][row]
+					got := res[0][k].Value(row)
 					if !sameValue(feat.Agg, got, want.Value) {
 						bad++
 						if bad <= 5 {

@@ -110,7 +110,7 @@ func evalRow(t *testing.T, cv *featurestore.CompiledView, events []offline.Row, 
 	}
 	var parts []string
 	for k, f := range cv.View.Features {
-		parts = append(parts, f.Name+"="+render(res[0][k][0]))
+		parts = append(parts, f.Name+"="+render(res[0][k].Value(0)))
 	}
 	return head + " -> " + strings.Join(parts, " ")
 }

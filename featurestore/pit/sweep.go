@@ -52,7 +52,9 @@ func (s *sweeper) sweep(e *entity) error {
 				l.Add(st, &evs[j], true)
 			}
 			l.EvalSpecs(t, st, raw, s.v.Which, s.out)
-			r.store(s.vi, row, s.out)
+			if err := r.store(s.vi, row, s.out); err != nil {
+				return err
+			}
 		}
 	} else {
 		arrived := slices.Clone(evs)
@@ -83,7 +85,9 @@ func (s *sweeper) sweep(e *entity) error {
 				return vis
 			}
 			l.EvalSpecs(t, st, raw, s.v.Which, s.out)
-			r.store(s.vi, row, s.out)
+			if err := r.store(s.vi, row, s.out); err != nil {
+				return err
+			}
 		}
 	}
 	// Report progress about every 64k rows.
@@ -111,10 +115,14 @@ func (s *sweeper) trim(t int64) {
 // online drops from windowed features.
 func late(l *window.Layout, ev *window.Event) bool { return ev.Time < ev.Arrival-l.Retention }
 
-func (r *run) store(vi int, row int32, out []window.Value) {
+func (r *run) store(vi int, row int32, out []window.Value) error {
 	for k, val := range out {
-		r.res[vi][k][row] = val.V
+		if err := r.res[vi][k].set(int(row), val.V); err != nil {
+			v := r.q.Views[vi]
+			return fmt.Errorf("view %q, feature %q: %w", v.CV.View.Name, v.CV.View.Features[v.Which[k]].Name, err)
+		}
 	}
+	return nil
 }
 
 func byTime(a, b window.Event) int {

@@ -95,6 +95,28 @@ type Spec struct {
 	N      int          // last_n
 }
 
+// ResultType is the type of the spec's values, and whether each is a list
+// of that type: counts and approx_distinct are int64, sum keeps an int64
+// input's type and is float64 otherwise, mean and stddev are float64,
+// last_n is a list of its input's type, and min, max, last and first take
+// their input's type.
+func (s *Spec) ResultType() (t schemas.Type, list bool) {
+	switch s.Agg {
+	case Count, CountTrue, ApproxDistinct:
+		return schemas.Int64, false
+	case Sum:
+		if s.Type == schemas.Int64 {
+			return schemas.Int64, false
+		}
+		return schemas.Float64, false
+	case Mean, Stddev:
+		return schemas.Float64, false
+	case LastN:
+		return s.Type, true
+	}
+	return s.Type, false
+}
+
 // NewSpec builds a Spec from durations; hop 0 takes the default.
 func NewSpec(agg Agg, input int, typ schemas.Type, window, hop, ttl time.Duration, n int) Spec {
 	if window > 0 && hop == 0 {

@@ -43,7 +43,7 @@ type Vector struct {
 
 // Value returns row i's value with the Go types of schemas.Event, boxed.
 func (v *Vector) Value(i int) any {
-	if len(v.Null) > 0 && v.Null[i] {
+	if i < len(v.Null) && v.Null[i] {
 		return nil
 	}
 	switch v.Type {
@@ -101,11 +101,14 @@ func (v *Vector) appendZero() {
 	}
 }
 
-// appendAny adds a value with the Go types of schemas.Event.
-func (v *Vector) appendAny(x any) {
+// Append adds a value with the Go types of schemas.Event, nil for null.
+func (v *Vector) Append(x any) {
 	if x == nil {
 		v.appendNull()
 		return
+	}
+	if len(v.Null) > 0 {
+		v.Null = append(v.Null, false)
 	}
 	switch x := x.(type) {
 	case string:
@@ -260,7 +263,7 @@ func readValues(pg parquet.Page, kind decodeKind, v *Vector, buf *[]parquet.Valu
 	for {
 		n, err := r.ReadValues((*buf)[:cap(*buf)])
 		for _, pv := range (*buf)[:n] {
-			v.appendAny(d.decodeValue(pv))
+			v.Append(d.decodeValue(pv))
 		}
 		if errors.Is(err, io.EOF) {
 			return nil

@@ -450,7 +450,7 @@ func (sc *scanner) readGroup(rg parquet.RowGroup, cols *fileColumns) error {
 		v.reset(f.Type, n)
 		if d.kind == decodeConstant {
 			for range n {
-				v.appendAny(d.constant)
+				v.Append(d.constant)
 			}
 			v.finish()
 		} else if err := readColumn(chunks[d.col], d.kind, v, &sc.vals); err != nil {

@@ -146,29 +146,7 @@ func batchOf(sc *schemas.Schema, rows []offline.Row) *offline.Batch {
 		b.Partition = append(b.Partition, r.Partition)
 		b.Offset = append(b.Offset, r.Offset)
 		for f := range sc.Fields {
-			v := &b.Fields[f]
-			v.Null = append(v.Null, r.Values[f] == nil)
-			switch x := r.Values[f].(type) {
-			case string:
-				v.Str = append(v.Str, x)
-			case float64:
-				v.Float = append(v.Float, x)
-			case bool:
-				v.Bool = append(v.Bool, x)
-			case int64:
-				v.Int = append(v.Int, x)
-			case nil: // a zero value in the field's slice, marked null
-				switch v.Type {
-				case schemas.String:
-					v.Str = append(v.Str, "")
-				case schemas.Float64:
-					v.Float = append(v.Float, 0)
-				case schemas.Bool:
-					v.Bool = append(v.Bool, false)
-				default:
-					v.Int = append(v.Int, 0)
-				}
-			}
+			b.Fields[f].Append(r.Values[f])
 		}
 	}
 	return b

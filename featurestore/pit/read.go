@@ -125,7 +125,7 @@ func (rd *reader) key(b *offline.Batch, keys []int, i int) string {
 }
 
 func vectorKey(v *offline.Vector, i int) string {
-	if v.Type == schemas.String && (len(v.Null) == 0 || !v.Null[i]) {
+	if v.Type == schemas.String && (i >= len(v.Null) || !v.Null[i]) {
 		return v.Str[i]
 	}
 	return schemas.KeyPart(v.Value(i))
@@ -134,7 +134,7 @@ func vectorKey(v *offline.Vector, i int) string {
 // appendVector appends row i's value of v in window's stored form, as
 // window.AppendValue would append it boxed.
 func appendVector(dst []byte, v *offline.Vector, i int) []byte {
-	if len(v.Null) > 0 && v.Null[i] {
+	if i < len(v.Null) && v.Null[i] {
 		return window.AppendNull(dst)
 	}
 	switch v.Type {

@@ -180,15 +180,30 @@ type offsets struct {
 }
 
 func (o *offsets) note(stream string, b *offline.Batch) {
+	// A batch is one file's, so of one partition as a rule: find the
+	// bound of each partition in it first, then merge them under the lock.
+	var bounds []partitionBound
+	for i, p := range b.Partition {
+		k := slices.IndexFunc(bounds, func(pb partitionBound) bool { return pb.partition == p })
+		if k < 0 {
+			bounds = append(bounds, partitionBound{partition: p})
+			k = len(bounds) - 1
+		}
+		bounds[k].next = max(bounds[k].next, b.Offset[i]+1)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.m[stream] == nil {
 		o.m[stream] = map[int32]int64{}
 	}
-	next := o.m[stream]
-	for i, p := range b.Partition {
-		next[p] = max(next[p], b.Offset[i]+1)
+	for _, pb := range bounds {
+		o.m[stream][pb.partition] = max(o.m[stream][pb.partition], pb.next)
 	}
+}
+
+type partitionBound struct {
+	partition int32
+	next      int64
 }
 
 // loadSpine reads the spine file or stream into memory.

@@ -107,7 +107,7 @@ func scan(ctx context.Context, dir, stream string, schema *schemas.Schema, opts 
 			if err != nil {
 				return err
 			}
-			sc.row.Worker = w
+			sc.worker, sc.row.Worker = w, w
 			for path := range next {
 				if err := sc.scanFile(gctx, path); err != nil {
 					return err
@@ -289,6 +289,7 @@ type scanner struct {
 	opts    HistoryOptions
 	fn      func(*Row) error
 	onBatch func(*Batch) error
+	worker  int   // which of the scan's goroutines this is
 	keyIdx  []int // fields of schema making up the entity key
 	row     Row   // handed to fn, reused
 	parts   []string
@@ -481,7 +482,7 @@ func (sc *scanner) readGroup(rg parquet.RowGroup, cols *fileColumns) error {
 			return fmt.Errorf("column %d has %d values for %d rows, or nulls", m.col, v.len(), n)
 		}
 	}
-	b.Len, b.Worker = n, sc.row.Worker
+	b.Len, b.Worker = n, sc.worker
 	b.EventID, b.EventTime, b.Arrival, b.Offset = sc.meta[0].Str, sc.meta[1].Int, sc.meta[2].Int, sc.meta[4].Int
 	b.Partition = b.Partition[:0]
 	for _, p := range sc.meta[3].Int {
@@ -546,7 +547,6 @@ func (sc *scanner) emit() error {
 
 // fileColumns says where a file holds each value a scan decodes.
 type fileColumns struct {
-	width     int // the file's columns
 	fields    []fieldDecoder
 	eventID   int
 	eventTime int
@@ -624,7 +624,7 @@ func newFileColumns(schema *schemas.Schema, file *parquet.Schema) (*fileColumns,
 		}
 		byName[f.Name()] = i
 	}
-	cols := &fileColumns{width: len(fields), fields: make([]fieldDecoder, len(schema.Fields))}
+	cols := &fileColumns{fields: make([]fieldDecoder, len(schema.Fields))}
 	for i, f := range schema.Fields {
 		col, ok := byName[f.Name]
 		if !ok {

@@ -286,19 +286,12 @@ func (st *State) Sweep() {
 // stays the size of its retention. The caller must hold no pointer to a
 // tile of st.
 func (l *Layout) Trim(st *State, horizon int64) {
-	if st.free == nil {
-		st.free = make([][]*Tile, len(l.Grids))
-	}
 	st.floor, st.trimmed = horizon, true
 	for g := range l.Grids {
-		if g == l.Long {
-			continue
+		if g != l.Long {
+			n, _ := findTile(st.Tiles[g], Floor(horizon, l.Grids[g].Width))
+			l.recycle(st, g, n)
 		}
-		cut := Floor(horizon, l.Grids[g].Width)
-		tiles := st.Tiles[g]
-		n, _ := findTile(tiles, cut)
-		st.free[g] = append(st.free[g], tiles[:n]...)
-		st.Tiles[g] = slices.Delete(tiles, 0, n)
 	}
 	l.Age(st, horizon)
 	if l.Long >= 0 {
@@ -307,20 +300,24 @@ func (l *Layout) Trim(st *State, horizon int64) {
 		for n < len(tiles) && tiles[n].Deleted {
 			n++
 		}
-		st.free[l.Long] = append(st.free[l.Long], tiles[:n]...)
-		st.Tiles[l.Long] = slices.Delete(tiles, 0, n)
+		l.recycle(st, l.Long, n)
 	}
+}
+
+// recycle moves the first n tiles of grid g to the tiles Add reuses.
+func (l *Layout) recycle(st *State, g, n int) {
+	if st.free == nil {
+		st.free = make([][]*Tile, len(l.Grids))
+	}
+	st.free[g] = append(st.free[g], st.Tiles[g][:n]...)
+	st.Tiles[g] = slices.Delete(st.Tiles[g], 0, n)
 }
 
 // Reset empties st for another entity, keeping its tiles for reuse as
 // Trim does.
 func (l *Layout) Reset(st *State) {
-	if st.free == nil {
-		st.free = make([][]*Tile, len(l.Grids))
-	}
-	for g, tiles := range st.Tiles {
-		st.free[g] = append(st.free[g], tiles...)
-		st.Tiles[g] = tiles[:0]
+	for g := range st.Tiles {
+		l.recycle(st, g, len(st.Tiles[g]))
 	}
 	clear(st.Base)
 	st.Seen, st.HasSeen, st.Horizon, st.BaseDirty = 0, false, math.MinInt64, false

@@ -2,6 +2,7 @@ package pit
 
 import (
 	"encoding/binary"
+	"slices"
 
 	"github.com/sluicehq/sluice/featurestore/window"
 )
@@ -45,66 +46,74 @@ func (e *entity) size() int {
 	return n
 }
 
-// decode returns the entity's events, each with inputs values, and lets
-// go of the encoded form.
-func (e *entity) decode(inputs int) ([]window.Event, error) {
+// decode returns the entity's events, each with inputs cells, in evs and
+// cells reused, and lets go of the encoded form. ends receives where each
+// history worker's events end in evs.
+func (e *entity) decode(inputs int, evs []window.Event, cells []window.Cell, ends []int) ([]window.Event, []window.Cell, []int, error) {
 	n := e.events()
-	evs := make([]window.Event, 0, n)
-	vals := make([]any, n*inputs)
+	evs, ends = slices.Grow(evs[:0], n), ends[:0]
+	if cap(cells) < n*inputs {
+		cells = make([]window.Cell, n*inputs)
+	}
+	cells = cells[:n*inputs]
 	for k := range e.chunks {
 		for _, span := range e.chunks[k].spans {
 			d := window.NewDecoder(span)
 			for d.More() {
 				if len(evs) == n {
-					return nil, window.ErrCorrupt
+					return nil, cells, ends, window.ErrCorrupt
 				}
 				i := len(evs)
-				ev := window.Event{Time: d.Varint(), Arrival: d.Varint(), Seq: d.Varint(), Values: vals[i*inputs : (i+1)*inputs : (i+1)*inputs]}
-				for k := range ev.Values {
-					ev.Values[k] = d.Value()
+				ev := window.Event{Time: d.Varint(), Arrival: d.Varint(), Seq: d.Varint(), Cells: cells[i*inputs : (i+1)*inputs : (i+1)*inputs]}
+				for k := range ev.Cells {
+					ev.Cells[k] = d.Cell()
 				}
 				evs = append(evs, ev)
 			}
 			if err := d.Err(); err != nil {
-				return nil, err
+				return nil, cells, ends, err
 			}
 		}
 		e.chunks[k] = chunk{}
+		ends = append(ends, len(evs))
 	}
 	if len(evs) != n {
-		return nil, window.ErrCorrupt
+		return nil, cells, ends, window.ErrCorrupt
 	}
-	return evs, nil
+	return evs, cells, ends, nil
 }
 
 // arena holds one history worker's encoded events in large slabs, which
 // never move: an entity's chunk points at spans of them, so the history
-// grows by exact sizes instead of by doubling a buffer per entity.
+// grows by exact sizes instead of by doubling a buffer per entity. Events
+// are encoded in place at the end of the current slab.
 type arena struct {
 	slab []byte
-	last *chunk // the chunk whose last span ends where slab's used part ends
-	ev   []byte // the event being encoded
+	last *chunk // the chunk whose last span ends where the event being encoded begins
+	from int    // where the event being encoded begins in slab
 }
 
 // slabSize is the size of an arena's slabs.
 const slabSize = 4 << 20
 
-// start begins encoding an event: its time, arrival and seq; the caller
-// appends its inputs to a.ev, then calls add.
-func (a *arena) start(t, arrival, seq int64) {
-	a.ev = binary.AppendVarint(a.ev[:0], t)
-	a.ev = binary.AppendVarint(a.ev, arrival)
-	a.ev = binary.AppendVarint(a.ev, seq)
+// start begins encoding an event of at most size bytes besides its time,
+// arrival and seq, which it writes; the caller appends the event's inputs
+// to a.slab, then calls add. An event longer than size still encodes
+// correctly, only into a copy of the slab.
+func (a *arena) start(size int, t, arrival, seq int64) {
+	size += 3 * binary.MaxVarintLen64
+	if cap(a.slab)-len(a.slab) < size {
+		a.slab, a.last = make([]byte, 0, max(slabSize, size)), nil
+	}
+	a.from = len(a.slab)
+	a.slab = binary.AppendVarint(a.slab, t)
+	a.slab = binary.AppendVarint(a.slab, arrival)
+	a.slab = binary.AppendVarint(a.slab, seq)
 }
 
-// add files the encoded event under c and returns its size.
+// add files the event being encoded under c and returns its size.
 func (a *arena) add(c *chunk) int {
-	if cap(a.slab)-len(a.slab) < len(a.ev) {
-		a.slab, a.last = make([]byte, 0, max(slabSize, len(a.ev))), nil
-	}
-	from := len(a.slab)
-	a.slab = append(a.slab, a.ev...)
-	to := len(a.slab)
+	from, to := a.from, len(a.slab)
 	if a.last == c {
 		// Consecutive events of one entity, as a file keeps them: one span.
 		s := &c.spans[len(c.spans)-1]
@@ -114,7 +123,7 @@ func (a *arena) add(c *chunk) int {
 		a.last = c
 	}
 	c.n++
-	return len(a.ev)
+	return to - from
 }
 
 // reset forgets the slabs, once every chunk has let go of them.

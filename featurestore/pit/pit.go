@@ -11,6 +11,7 @@ import (
 	"maps"
 	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
@@ -118,16 +119,22 @@ type run struct {
 // stream evaluates the views (indexes into q.Views) of one stream.
 func (r *run) stream(ctx context.Context, history History, name string, views []int) error {
 	var all []*entity
-	ents := make([]map[string]*entity, len(views))
+	ents := make([]byKey, len(views))
 	for j, vi := range views {
-		ents[j] = r.group(&r.q.Views[vi], vi)
-		// In key order: files keep entities sorted by key, so neighbours
-		// in this order have their events side by side in the arenas,
-		// and a sweep in this order reads memory nearly in sequence.
-		for _, key := range slices.Sorted(maps.Keys(ents[j])) {
-			e := ents[j][key]
+		m := r.group(&r.q.Views[vi], vi)
+		// In key order, and side by side in memory: files keep entities
+		// sorted by key, so the history readers' lookups and appends walk
+		// these nearly in sequence, neighbours have their events side by
+		// side in the arenas, and a sweep in this order reads memory
+		// nearly in sequence.
+		ents[j].keys = packed(slices.Sorted(maps.Keys(m)))
+		flat := make([]entity, len(m))
+		for i, key := range ents[j].keys {
+			flat[i] = *m[key]
+			e := &flat[i]
 			e.idx = int32(len(all))
 			all = append(all, e)
+			ents[j].ents = append(ents[j].ents, e)
 		}
 	}
 	var schema *schemas.Schema
@@ -135,8 +142,9 @@ func (r *run) stream(ctx context.Context, history History, name string, views []
 		schema = r.q.Views[vi].CV.Stream.Schema
 	}
 	workers := r.opts.Workers
-	for _, e := range all {
-		e.chunks = make([]chunk, workers)
+	chunks := make([]chunk, len(all)*workers)
+	for i, e := range all {
+		e.chunks = chunks[i*workers : (i+1)*workers : (i+1)*workers]
 	}
 	arenas := make([]*arena, workers)
 	readers := make([]reader, workers)
@@ -183,6 +191,19 @@ func (r *run) stream(ctx context.Context, history History, name string, views []
 		}
 	}
 	return nil
+}
+
+// packed copies keys into one string, so that keys next to each other in
+// the slice are next to each other in memory.
+func packed(keys []string) []string {
+	all := strings.Join(keys, "")
+	out := make([]string, len(keys))
+	at := 0
+	for i, k := range keys {
+		out[i] = all[at : at+len(k)]
+		at += len(k)
+	}
+	return out
 }
 
 // group gathers a view's spine rows by entity key, each entity's rows in

@@ -1,10 +1,19 @@
 package pit
 
 import (
+	"encoding/binary"
+	"slices"
+
 	"github.com/sluicehq/sluice/featurestore/offline"
 	"github.com/sluicehq/sluice/featurestore/window"
 	"github.com/sluicehq/sluice/schemas"
 )
+
+// byKey is a view's entities in key order.
+type byKey struct {
+	keys []string
+	ents []*entity
+}
 
 // reader files one history worker's batches under the entities of the
 // views of one stream.
@@ -18,24 +27,27 @@ type reader struct {
 
 // readView is one query view as a reader sees it.
 type readView struct {
-	v    *View
-	ents map[string]*entity
+	v *View
+	byKey
 	// direct views read their inputs and key straight from the batch's
 	// columns (CompiledView.Direct); others box each row and run Apply.
-	direct       bool
-	inputs, keys []int
-	// lastKey and last remember the entity of the previous row: a file
-	// holds each entity's rows together, so most rows skip the map.
+	direct            bool
+	inputs, keyFields []int
+	// lastKey and last remember the entity of the previous row, at
+	// position cur of keys: a file holds each entity's rows together and
+	// sorted by key, so most rows find their entity there or a little past
+	// it.
 	lastKey string
 	last    *entity
+	cur     int
 }
 
-func newReader(qv []View, views []int, ents []map[string]*entity, worker int, a *arena) reader {
+func newReader(qv []View, views []int, ents []byKey, worker int, a *arena) reader {
 	rd := reader{worker: worker, arena: a}
 	for j, vi := range views {
 		v := &qv[vi]
 		inputs, keys, direct := v.CV.Direct()
-		rd.views = append(rd.views, readView{v: v, ents: ents[j], direct: direct, inputs: inputs, keys: keys})
+		rd.views = append(rd.views, readView{v: v, byKey: ents[j], direct: direct, inputs: inputs, keyFields: keys})
 	}
 	return rd
 }
@@ -56,16 +68,22 @@ func (rd *reader) read(b *offline.Batch) int {
 
 func (rd *reader) readDirect(rv *readView, b *offline.Batch) int {
 	grew := 0
+	a := rd.arena
 	for i := range b.Len {
-		e := rv.entity(rd.key(b, rv.keys, i))
+		e := rv.entity(rd.key(b, rv.keyFields, i))
 		if e == nil {
 			continue
 		}
-		a := rd.arena
-		a.start(b.EventTime[i], b.Arrival[i], window.SeqOf(b.Partition[i], b.Offset[i]))
+		size := 0
 		for _, f := range rv.inputs {
-			a.ev = appendVector(a.ev, &b.Fields[f], i)
+			size += vectorSize(&b.Fields[f], i)
 		}
+		a.start(size, b.EventTime[i], b.Arrival[i], window.SeqOf(b.Partition[i], b.Offset[i]))
+		slab := a.slab
+		for _, f := range rv.inputs {
+			slab = appendVector(slab, &b.Fields[f], i)
+		}
+		a.slab = slab
 		grew += a.add(&e.chunks[rd.worker])
 	}
 	return grew
@@ -76,6 +94,7 @@ func (rd *reader) readApplied(rv *readView, b *offline.Batch) int {
 		rd.values = make([]any, len(b.Fields))
 	}
 	grew := 0
+	a := rd.arena
 	for i := range b.Len {
 		for f := range b.Fields {
 			rd.values[f] = b.Fields[f].Value(i)
@@ -89,10 +108,13 @@ func (rd *reader) readApplied(rv *readView, b *offline.Batch) int {
 		if e == nil {
 			continue
 		}
-		a := rd.arena
-		a.start(b.EventTime[i], b.Arrival[i], window.SeqOf(b.Partition[i], b.Offset[i]))
+		size := 0
 		for _, v := range values {
-			a.ev = window.AppendValue(a.ev, v)
+			size += valueSize(v)
+		}
+		a.start(size, b.EventTime[i], b.Arrival[i], window.SeqOf(b.Partition[i], b.Offset[i]))
+		for _, v := range values {
+			a.slab = window.AppendValue(a.slab, v)
 		}
 		grew += a.add(&e.chunks[rd.worker])
 	}
@@ -106,9 +128,29 @@ func (rv *readView) entity(key string) *entity {
 		return nil
 	}
 	if key != rv.lastKey {
-		rv.lastKey, rv.last = key, rv.ents[key]
+		rv.lastKey, rv.last = key, nil
+		if i, ok := rv.find(key); ok {
+			rv.last = rv.ents[i]
+		}
 	}
 	return rv.last
+}
+
+// find returns where key is, or would be, in keys. It gallops forward from
+// the last place found, and searches all of keys for a key before it.
+func (rv *readView) find(key string) (int, bool) {
+	keys := rv.keys
+	lo := rv.cur
+	if lo >= len(keys) || key < keys[lo] {
+		lo = 0
+	}
+	hi, step := lo+1, 1
+	for hi < len(keys) && keys[hi] <= key {
+		lo, hi, step = hi, hi+step, step*2
+	}
+	i, ok := slices.BinarySearch(keys[lo:min(hi, len(keys))], key)
+	rv.cur = lo + i
+	return rv.cur, ok
 }
 
 // key renders row i's canonical entity key from the key fields' columns,
@@ -146,4 +188,23 @@ func appendVector(dst []byte, v *offline.Vector, i int) []byte {
 		return window.AppendBool(dst, v.Bool[i])
 	}
 	return window.AppendInt(dst, v.Int[i])
+}
+
+// maxScalarSize bounds the stored form of a value other than a string.
+const maxScalarSize = 1 + binary.MaxVarintLen64
+
+// vectorSize bounds the stored form of row i's value of v.
+func vectorSize(v *offline.Vector, i int) int {
+	if v.Type == schemas.String && i < len(v.Str) {
+		return maxScalarSize + len(v.Str[i])
+	}
+	return maxScalarSize
+}
+
+// valueSize bounds the stored form of v.
+func valueSize(v any) int {
+	if s, ok := v.(string); ok {
+		return maxScalarSize + len(s)
+	}
+	return maxScalarSize
 }

@@ -20,11 +20,20 @@ type sweeper struct {
 	out []window.Value
 	// last is the horizon the state was last trimmed to.
 	last int64
+	// evs and cells hold the entity being swept, decoded; spare and ends
+	// are for sorting them.
+	evs, spare []window.Event
+	cells      []window.Cell
+	ends       []int
 }
 
+// newSweeper returns a sweeper of view vi whose tiles hold only the
+// features asked of it; the view's own layout still decides which events
+// arrived too late (as_served), as online.
 func (r *run) newSweeper(vi int) *sweeper {
 	v := &r.q.Views[vi]
-	return &sweeper{r: r, vi: vi, v: v, l: v.CV.Layout, st: v.CV.Layout.NewState(), out: make([]window.Value, len(v.Which))}
+	l := v.CV.Layout.Sub(v.Which)
+	return &sweeper{r: r, vi: vi, v: v, l: l, st: l.NewState(), out: make([]window.Value, len(v.Which))}
 }
 
 // sweep evaluates one entity: its spine rows in time order, adding each
@@ -35,11 +44,12 @@ func (s *sweeper) sweep(e *entity) error {
 	r, l, st := s.r, s.l, s.st
 	l.Reset(st)
 	s.last = math.MinInt64
-	evs, err := e.decode(len(s.v.CV.Inputs))
+	evs, cells, ends, err := e.decode(len(s.v.CV.Inputs), s.evs, s.cells, s.ends)
 	if err != nil {
 		return fmt.Errorf("view %q: %w", s.v.CV.View.Name, err)
 	}
-	slices.SortFunc(evs, byTime)
+	s.cells, s.ends = cells, ends
+	evs = s.sort(evs, ends)
 	if r.q.Mode == window.EventTime {
 		// Every event the state holds is before t, so a read needs raw
 		// events only for the tile that a first's ttl cuts.
@@ -48,10 +58,13 @@ func (s *sweeper) sweep(e *entity) error {
 		for _, row := range e.rows {
 			t := r.q.Times[row]
 			s.trim(t)
-			for ; j < len(evs) && evs[j].Time < t; j++ {
-				l.Add(st, &evs[j], true)
+			k := j
+			for k < len(evs) && evs[k].Time < t {
+				k++
 			}
-			l.EvalSpecs(t, st, raw, s.v.Which, s.out)
+			l.AddRun(st, evs[j:k], true)
+			j = k
+			l.EvalSpecs(t, st, raw, nil, s.out)
 			if err := r.store(s.vi, row, s.out); err != nil {
 				return err
 			}
@@ -71,20 +84,20 @@ func (s *sweeper) sweep(e *entity) error {
 			s.trim(t)
 			for ; j < len(arrived) && arrived[j].Arrival < t; j++ {
 				ev := &arrived[j]
-				l.Add(st, ev, !late(l, ev))
+				l.Add(st, ev, !late(s.v.CV.Layout, ev))
 			}
 			// A tile that t cuts is read from the events that had arrived,
 			// without those too late for it, as the online store keeps them.
 			raw := func(start, end int64) []window.Event {
 				var vis []window.Event
 				for _, ev := range all(start, end) {
-					if ev.Arrival < t && !late(l, &ev) {
+					if ev.Arrival < t && !late(s.v.CV.Layout, &ev) {
 						vis = append(vis, ev)
 					}
 				}
 				return vis
 			}
-			l.EvalSpecs(t, st, raw, s.v.Which, s.out)
+			l.EvalSpecs(t, st, raw, nil, s.out)
 			if err := r.store(s.vi, row, s.out); err != nil {
 				return err
 			}
@@ -96,6 +109,53 @@ func (s *sweeper) sweep(e *entity) error {
 		r.progress()
 	}
 	return nil
+}
+
+// sort orders evs by time, then seq. Each history worker's events, which
+// end at ends, are usually in order already: a worker reads files in date
+// order, and a file holds an entity's events in time order. Those runs are
+// merged, which is cheaper than sorting; evs and s.spare take turns
+// holding the result, which it returns.
+func (s *sweeper) sort(evs []window.Event, ends []int) []window.Event {
+	start := 0
+	for _, end := range ends {
+		if !slices.IsSortedFunc(evs[start:end], byTime) {
+			slices.SortFunc(evs, byTime)
+			s.evs = evs
+			return evs
+		}
+		start = end
+	}
+	for len(ends) > 1 {
+		out := slices.Grow(s.spare[:0], len(evs))
+		merged := ends[:0]
+		start = 0
+		for k := 0; k < len(ends); k += 2 {
+			if k+1 == len(ends) {
+				out = append(out, evs[start:ends[k]]...)
+			} else {
+				out = merge(out, evs[start:ends[k]], evs[ends[k]:ends[k+1]])
+			}
+			start = ends[min(k+1, len(ends)-1)]
+			merged = append(merged, len(out))
+		}
+		evs, s.spare, ends = out, evs, merged
+	}
+	s.evs = evs
+	return evs
+}
+
+// merge appends to out the events of a and b, each sorted, in order.
+func merge(out, a, b []window.Event) []window.Event {
+	for len(a) > 0 && len(b) > 0 {
+		if b[0].Before(&a[0]) {
+			out, b = append(out, b[0]), b[1:]
+		} else {
+			out, a = append(out, a[0]), a[1:]
+		}
+	}
+	out = append(out, a...)
+	return append(out, b...)
 }
 
 // trim drops, before the row at t takes its events, the tiles that no row

@@ -24,19 +24,7 @@ const (
 
 // AppendValue appends the stored form of one value: nil, string, int64,
 // float64 or bool.
-func AppendValue(dst []byte, v any) []byte {
-	switch x := v.(type) {
-	case string:
-		return AppendString(dst, x)
-	case int64:
-		return AppendInt(dst, x)
-	case float64:
-		return AppendFloat(dst, x)
-	case bool:
-		return AppendBool(dst, x)
-	}
-	return AppendNull(dst)
-}
+func AppendValue(dst []byte, v any) []byte { return AppendCell(dst, CellOf(v)) }
 
 // AppendString, AppendInt, AppendFloat, AppendBool and AppendNull are
 // AppendValue for a value whose type the caller knows, unboxed.
@@ -136,27 +124,30 @@ func (d *Decoder) float() float64 {
 }
 
 // Value reads a value written by AppendValue.
-func (d *Decoder) Value() any {
+func (d *Decoder) Value() any { return d.Cell().Any() }
+
+// Cell reads a value as Value does, unboxed.
+func (d *Decoder) Cell() Cell {
 	b := d.bytes(1)
 	if b == nil {
-		return nil
+		return Cell{}
 	}
 	switch b[0] {
 	case tagNull:
-		return nil
+		return Cell{}
 	case tagString:
-		return string(d.bytes(d.count()))
+		return StringCell(string(d.bytes(d.count())))
 	case tagInt:
-		return d.Varint()
+		return IntCell(d.Varint())
 	case tagFloat:
-		return d.float()
+		return FloatCell(d.float())
 	case tagTrue:
-		return true
+		return BoolCell(true)
 	case tagFalse:
-		return false
+		return BoolCell(false)
 	}
 	d.fail()
-	return nil
+	return Cell{}
 }
 
 // AppendTile appends the stored form of a tile of grid g (its start is
@@ -240,9 +231,9 @@ func appendPartial(dst []byte, s *Spec, p *Partial) []byte {
 		}
 		dst = appendSum(dst, &sq)
 	case Min, Max:
-		dst = AppendValue(dst, p.best)
+		dst = AppendCell(dst, p.best)
 	case Last, First:
-		dst = AppendValue(dst, p.best)
+		dst = AppendCell(dst, p.best)
 		dst = binary.AppendVarint(dst, p.i)
 		dst = binary.AppendVarint(dst, p.j)
 	case LastN:
@@ -299,9 +290,9 @@ func (d *Decoder) partial(s *Spec, p *Partial) {
 			p.ext().sq = sq
 		}
 	case Min, Max:
-		p.best = d.Value()
+		p.best = d.Cell()
 	case Last, First:
-		p.best = d.Value()
+		p.best = d.Cell()
 		p.i, p.j = d.Varint(), d.Varint()
 	case LastN:
 		n := d.count()

@@ -3,7 +3,6 @@ package window
 import (
 	"math"
 	"slices"
-	"strconv"
 
 	"github.com/axiomhq/hyperloglog"
 
@@ -25,7 +24,7 @@ type Partial struct {
 	// stddev, or the chosen event's time for last and first; j is that
 	// event's seq.
 	i, j int64
-	best any      // min, max, last, first
+	best Cell     // min, max, last, first
 	sum  exactSum // float sum: sum, mean, stddev
 	x    *partialExt
 }
@@ -77,51 +76,101 @@ type Item struct {
 // it the partial keeps a dense sketch.
 const maxHashes = 256
 
-// add folds one event into p. v is the event's input (true for specs that
-// read no field); the caller skips null inputs.
-func (p *Partial) add(s *Spec, e *Event, v any) {
-	if p.N == 0 || e.Time > p.Latest {
-		p.Latest = e.Time
+// add folds one event, at time t with seq, into p. c is the event's input
+// (true for specs that read no field); the caller skips null inputs.
+func (p *Partial) add(s *Spec, t, seq int64, c Cell) {
+	if p.N == 0 || t > p.Latest {
+		p.Latest = t
 	}
 	p.N++
 	switch s.Agg {
 	case CountTrue:
-		if b, _ := v.(bool); b {
+		if c.Kind == KindBool && c.Bool() {
 			p.i++
 		}
 	case Sum, Mean, Stddev:
 		x := 0.0
-		switch n := v.(type) {
-		case int64:
-			p.i += n
-			x = float64(n)
-		case float64:
-			x = n
+		switch c.Kind {
+		case KindInt:
+			p.i += c.Int()
+			x = float64(c.Int())
+		case KindFloat:
+			x = c.Float()
 		}
 		p.sum.add(x)
 		if s.Agg == Stddev {
 			p.ext().sq.addProduct(x, x)
 		}
 	case Min:
-		if p.N == 1 || less(v, p.best) {
-			p.best = v
+		if p.N == 1 || lessCell(c, p.best) {
+			p.best = c
 		}
 	case Max:
-		if p.N == 1 || less(p.best, v) {
-			p.best = v
+		if p.N == 1 || lessCell(p.best, c) {
+			p.best = c
 		}
 	case Last:
-		if p.N == 1 || later(e.Time, e.Seq, p.i, p.j) {
-			p.best, p.i, p.j = v, e.Time, e.Seq
+		if p.N == 1 || later(t, seq, p.i, p.j) {
+			p.best, p.i, p.j = c, t, seq
 		}
 	case First:
-		if p.N == 1 || earlierFirst(e.Time, e.Seq, p.i, p.j) {
-			p.best, p.i, p.j = v, e.Time, e.Seq
+		if p.N == 1 || earlierFirst(t, seq, p.i, p.j) {
+			p.best, p.i, p.j = c, t, seq
 		}
 	case LastN:
-		p.addItems(s.N, Item{e.Time, e.Seq, v})
+		p.addItems(s.N, Item{t, seq, c.Any()})
 	case ApproxDistinct:
-		p.addHash(distinctHash(v))
+		p.addHash(distinctHash(c))
+	}
+}
+
+// addRun folds events sorted by Time, then Seq, into p, as add would one
+// at a time: count of events, last and first find their one event without
+// looking at the others' values.
+func (p *Partial) addRun(s *Spec, evs []Event) {
+	switch {
+	case s.Input < 0 && s.Agg == Count:
+		if p.N == 0 || evs[len(evs)-1].Time > p.Latest {
+			p.Latest = evs[len(evs)-1].Time
+		}
+		p.N += int64(len(evs))
+		return
+	case s.Agg != Last && s.Agg != First:
+		for i := range evs {
+			if c, ok := s.input(&evs[i]); ok {
+				p.add(s, evs[i].Time, evs[i].Seq, c)
+			}
+		}
+		return
+	}
+	// last takes the latest event with a value, first the earliest, except
+	// that among equal times first also takes the higher seq.
+	n, pick := 0, -1
+	for i := range evs {
+		if _, ok := s.input(&evs[i]); ok {
+			n++
+			if pick < 0 || s.Agg == Last || evs[i].Time == evs[pick].Time {
+				pick = i
+			}
+		}
+	}
+	if n == 0 {
+		return
+	}
+	latest := -1
+	for i := len(evs) - 1; latest < 0; i-- {
+		if _, ok := s.input(&evs[i]); ok {
+			latest = i
+		}
+	}
+	c, _ := s.input(&evs[pick])
+	t, seq := evs[pick].Time, evs[pick].Seq
+	if p.N == 0 || evs[latest].Time > p.Latest {
+		p.Latest = evs[latest].Time
+	}
+	p.N += int64(n)
+	if p.N == int64(n) || (s.Agg == Last && later(t, seq, p.i, p.j)) || (s.Agg == First && earlierFirst(t, seq, p.i, p.j)) {
+		p.best, p.i, p.j = c, t, seq
 	}
 }
 
@@ -152,11 +201,11 @@ func (p *Partial) merge(s *Spec, o *Partial) {
 			p.ext().sq.merge(&o.x.sq)
 		}
 	case Min:
-		if first || less(o.best, p.best) {
+		if first || lessCell(o.best, p.best) {
 			p.best = o.best
 		}
 	case Max:
-		if first || less(p.best, o.best) {
+		if first || lessCell(p.best, o.best) {
 			p.best = o.best
 		}
 	case Last:
@@ -255,11 +304,11 @@ func (p *Partial) result(s *Spec) Value {
 		}
 	case Min, Max:
 		if p.N > 0 {
-			val.V = p.best
+			val.V = p.best.Any()
 		}
 	case Last, First:
 		if p.N > 0 {
-			val.V, val.Time = p.best, p.i
+			val.V, val.Time = p.best.Any(), p.i
 		}
 	case LastN:
 		if items := p.items(); len(items) > 0 {
@@ -330,39 +379,6 @@ func (p *Partial) clone() Partial {
 		c.x = &x
 	}
 	return c
-}
-
-// less orders two non-null values of one type.
-func less(a, b any) bool {
-	switch x := a.(type) {
-	case int64:
-		return x < b.(int64)
-	case float64:
-		return x < b.(float64)
-	case string:
-		return x < b.(string)
-	case bool:
-		return !x && b.(bool)
-	}
-	return false
-}
-
-// distinctHash hashes a value's canonical text with 64-bit FNV-1a and a
-// final avalanche, so that HyperLogLog sees well-spread bits.
-func distinctHash(v any) uint64 {
-	var buf [32]byte
-	var b []byte
-	switch x := v.(type) {
-	case string:
-		return mix(fnv(nil, x))
-	case int64:
-		b = strconv.AppendInt(buf[:0], x, 10)
-	case float64:
-		b = strconv.AppendFloat(buf[:0], x, 'g', -1, 64)
-	case bool:
-		b = strconv.AppendBool(buf[:0], x)
-	}
-	return mix(fnv(b, ""))
 }
 
 func fnv(b []byte, s string) uint64 {

@@ -112,13 +112,9 @@ func (r *reader) addRaw(i int, acc *Partial, start, end, from, to int64) {
 		if e.Time < from || e.Time >= to {
 			continue
 		}
-		var v any = true
-		if s.Input >= 0 {
-			if v = e.Values[s.Input]; v == nil {
-				continue
-			}
+		if c, ok := s.input(&e); ok {
+			acc.add(s, e.Time, e.Seq, c)
 		}
-		acc.add(s, &e, v)
 	}
 }
 

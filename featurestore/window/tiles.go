@@ -25,6 +25,7 @@ type Layout struct {
 	// the lateness.
 	Retention int64
 	slot      []slot
+	lateness  int64
 }
 
 // Grid is one tile width and the specs whose partials its tiles hold.
@@ -41,7 +42,7 @@ const DefaultLongTile = int64(time.Hour / time.Microsecond)
 
 // NewLayout lays out specs; lateness is the view's allowed lateness.
 func NewLayout(specs []Spec, lateness time.Duration) *Layout {
-	l := &Layout{Specs: specs, Long: -1, slot: make([]slot, len(specs))}
+	l := &Layout{Specs: specs, Long: -1, slot: make([]slot, len(specs)), lateness: lateness.Microseconds()}
 	widths := map[int64]int{}
 	var longest int64
 	for i := range specs {
@@ -88,6 +89,17 @@ func NewLayout(specs []Spec, lateness time.Duration) *Layout {
 	}
 	l.Retention = r + lateness.Microseconds()
 	return l
+}
+
+// Sub lays out some of l's specs (indexes into Specs) with l's lateness:
+// spec i of the result is Specs[which[i]]. Its values are theirs, its
+// tiles only theirs.
+func (l *Layout) Sub(which []int) *Layout {
+	specs := make([]Spec, len(which))
+	for i, w := range which {
+		specs[i] = l.Specs[w]
+	}
+	return NewLayout(specs, time.Duration(l.lateness)*time.Microsecond)
 }
 
 // MinWidth is the narrowest tile width of l's grids.
@@ -196,20 +208,79 @@ func (l *Layout) Add(st *State, e *Event, windowed bool) {
 			if !windowed && s.hop() > 0 {
 				continue // a windowed spec sharing the long grid
 			}
-			var v any = true
-			if s.Input >= 0 {
-				if v = e.Values[s.Input]; v == nil {
-					continue
-				}
+			if c, ok := s.input(e); ok {
+				parts[j].add(s, e.Time, e.Seq, c)
 			}
-			parts[j].add(s, e, v)
 		}
+	}
+}
+
+// AddRun folds events sorted by Time, then Seq (Event.Before), into st as
+// Add would one at a time, tile by tile and spec by spec: the point-in-time
+// engine adds the events between two spine rows this way. Events out of
+// order are added one at a time.
+func (l *Layout) AddRun(st *State, evs []Event, windowed bool) {
+	if len(evs) == 0 {
+		return
+	}
+	for k := 1; k < len(evs); k++ {
+		if evs[k].Before(&evs[k-1]) {
+			for i := range evs {
+				l.Add(st, &evs[i], windowed)
+			}
+			return
+		}
+	}
+	if !st.HasSeen || evs[0].Time < st.Seen {
+		st.Seen, st.HasSeen, st.BaseDirty = evs[0].Time, true, true
+	}
+	for g := range l.Grids {
+		if g != l.Long && !windowed {
+			continue
+		}
+		w := l.Grids[g].Width
+		for run := evs; len(run) > 0; {
+			start := Floor(run[0].Time, w)
+			n := 1
+			for n < len(run) && run[n].Time < start+w {
+				n++
+			}
+			l.addTile(st, g, start, run[:n], windowed)
+			run = run[n:]
+		}
+	}
+}
+
+// addTile adds events of grid g's tile at start, sorted, to st.
+func (l *Layout) addTile(st *State, g int, start int64, evs []Event, windowed bool) {
+	grid := &l.Grids[g]
+	if st.trimmed && g != l.Long && start+grid.Width <= st.floor {
+		return
+	}
+	var parts []Partial
+	if g == l.Long && start < st.Horizon {
+		parts, st.BaseDirty = st.Base, true
+	} else {
+		tile := st.tile(g, start, len(grid.Specs))
+		tile.Min, tile.Max = min(tile.Min, evs[0].Time), max(tile.Max, evs[len(evs)-1].Time)
+		tile.Dirty = true
+		parts = tile.Parts
+	}
+	for j, si := range grid.Specs {
+		s := &l.Specs[si]
+		if !windowed && s.hop() > 0 {
+			continue // a windowed spec sharing the long grid
+		}
+		parts[j].addRun(s, evs)
 	}
 }
 
 // tile returns grid g's tile at start, creating it.
 func (st *State) tile(g int, start int64, specs int) *Tile {
 	tiles := st.Tiles[g]
+	if n := len(tiles); n > 0 && tiles[n-1].Start == start {
+		return tiles[n-1] // events in time order, as a sweep adds them
+	}
 	i, found := findTile(tiles, start)
 	if found {
 		return tiles[i]

@@ -1,6 +1,7 @@
 package window
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -66,9 +67,12 @@ func TestExactSumIgnoresOrder(t *testing.T) {
 	}
 }
 
-// TestTilesIgnoreOrder builds one state from events added in time order and
+// TestTilesIgnoreOrder builds one state from events added in time order,
 // another from the same events shuffled, as the stream engine sees them,
-// and requires every value at many t to be identical to the last bit.
+// and a third from runs of them added by AddRun with their inputs as
+// cells, as the point-in-time engine adds them, and requires every value at
+// many t to be identical to the last bit. Times fall on a 10-second grid,
+// so that ties on time decide last and first.
 func TestTilesIgnoreOrder(t *testing.T) {
 	hour := time.Hour
 	specs := []Spec{
@@ -82,13 +86,15 @@ func TestTilesIgnoreOrder(t *testing.T) {
 		NewSpec(Max, 1, schemas.Float64, 0, 0, 0, 0),
 		NewSpec(Last, 1, schemas.Float64, 0, 0, 30*time.Minute, 0),
 		NewSpec(First, 3, schemas.String, 0, 0, 90*time.Minute, 0),
+		NewSpec(First, 3, schemas.String, 0, 0, 0, 0),
+		NewSpec(Last, 3, schemas.String, 0, 0, 0, 0),
 		NewSpec(LastN, 0, schemas.Int64, 6*hour, 0, 0, 3),
 		NewSpec(ApproxDistinct, 0, schemas.Int64, 24*hour, 0, 0, 0),
 	}
 	r := rand.New(rand.NewPCG(3, 4))
 	var events []Event
 	for i := range 3000 {
-		e := Event{Time: int64(r.IntN(3*24*3600)) * 1e6, Seq: int64(i), Values: []any{int64(r.IntN(1000)), r.NormFloat64() * 1e3, r.IntN(3) == 0, string(rune('a' + r.IntN(26)))}}
+		e := Event{Time: int64(r.IntN(3*24*360)) * 1e7, Seq: int64(i), Values: []any{int64(r.IntN(1000)), r.NormFloat64() * 1e3, r.IntN(3) == 0, string(rune('a' + r.IntN(26)))}}
 		if r.IntN(10) == 0 {
 			e.Values[1] = nil
 		}
@@ -109,6 +115,28 @@ func TestTilesIgnoreOrder(t *testing.T) {
 	for _, i := range order {
 		l.Add(shuffled, &events[i], true)
 	}
+	cells := make([]Event, len(events))
+	for i, e := range events {
+		cells[i] = Event{Time: e.Time, Seq: e.Seq, Cells: make([]Cell, len(e.Values))}
+		for k, v := range e.Values {
+			cells[i].Cells[k] = CellOf(v)
+		}
+	}
+	// runs is built from runs in order, mixed also from runs out of order,
+	// which AddRun adds one event at a time.
+	runs, mixed := l.NewState(), l.NewState()
+	for i := 0; i < len(cells); {
+		run := slices.Clone(cells[i:min(i+1+r.IntN(40), len(cells))])
+		l.AddRun(runs, run, true)
+		if r.IntN(10) == 0 {
+			r.Shuffle(len(run), func(a, b int) { run[a], run[b] = run[b], run[a] })
+		}
+		l.AddRun(mixed, run, true)
+		i += len(run)
+	}
+	if diff := cmp.Diff(encodeState(l, sorted), encodeState(l, runs)); diff != "" {
+		t.Fatalf("states differ when added in runs (-one by one +runs):\n%s", diff)
+	}
 	a, b := make([]Value, len(specs)), make([]Value, len(specs))
 	for range 300 {
 		at := int64(r.IntN(3*24*3600+7200)) * 1e6
@@ -116,6 +144,12 @@ func TestTilesIgnoreOrder(t *testing.T) {
 		l.Eval(at, shuffled, RawOf(events), b)
 		if diff := cmp.Diff(a, b); diff != "" {
 			t.Fatalf("at %d: values differ by insertion order (-sorted +shuffled):\n%s", at, diff)
+		}
+		for _, st := range []*State{runs, mixed} {
+			l.Eval(at, st, RawOf(cells), b)
+			if diff := cmp.Diff(a, b); diff != "" {
+				t.Fatalf("at %d: values differ when added in runs (-one by one +runs):\n%s", at, diff)
+			}
 		}
 		Eval(at, EventTime, specs, events, b)
 		if diff := cmp.Diff(a, b); diff != "" {
@@ -141,4 +175,15 @@ func TestLayoutRetention(t *testing.T) {
 			t.Errorf("%s: Retention = %v, want %v", tc.name, got, tc.want)
 		}
 	}
+}
+
+// encodeState renders a state's tiles and base in their stored form.
+func encodeState(l *Layout, st *State) []string {
+	out := []string{fmt.Sprintf("base %x", l.AppendBase(nil, st))}
+	for g, tiles := range st.Tiles {
+		for _, tile := range tiles {
+			out = append(out, fmt.Sprintf("grid %d tile %d: %x", g, tile.Start, l.AppendTile(nil, g, tile)))
+		}
+	}
+	return out
 }

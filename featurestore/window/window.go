@@ -150,8 +150,11 @@ type Event struct {
 	Arrival int64 // arrival time, µs since the Unix epoch
 	// Seq orders events with equal Time: the higher wins ties. Kafka
 	// records use SeqOf(partition, offset).
-	Seq    int64
-	Values []any // the view's inputs; nil is null
+	Seq int64
+	// Values are the view's inputs (nil is null), or, when Cells is not
+	// nil, Cells are, unboxed.
+	Values []any
+	Cells  []Cell
 }
 
 // SeqOf is the Seq of the record at offset of partition: ties on event time

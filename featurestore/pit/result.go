@@ -62,42 +62,38 @@ func (c *Column) Value(i int) any {
 	return c.Int[i]
 }
 
-// set stores row i's value.
-func (c *Column) set(i int, v any) error {
+// set stores row i's value: c, or list for a column of lists.
+func (c *Column) set(i int, v window.Cell, list []any) error {
 	ok := true
-	switch x := v.(type) {
-	case nil:
+	switch {
+	case c.List:
+		ok = v.Null()
+		c.Lists[i], c.Null[i] = list, list == nil
+	case v.Null():
 		c.Null[i] = true
-	case []any:
-		ok = c.List
+	case v.Kind == window.KindFloat:
+		ok = c.Float != nil
 		if ok {
-			c.Lists[i] = x
+			c.Float[i] = v.Float()
 		}
-	case string:
-		ok = !c.List && c.Type == schemas.String
+	case v.Kind == window.KindInt:
+		ok = c.Int != nil
 		if ok {
-			c.Str[i] = x
+			c.Int[i] = v.Int()
 		}
-	case float64:
-		ok = !c.List && c.Type == schemas.Float64
+	case v.Kind == window.KindString:
+		ok = c.Str != nil
 		if ok {
-			c.Float[i] = x
+			c.Str[i] = v.Str
 		}
-	case bool:
-		ok = !c.List && c.Type == schemas.Bool
+	case v.Kind == window.KindBool:
+		ok = c.Bool != nil
 		if ok {
-			c.Bool[i] = x
+			c.Bool[i] = v.Bool()
 		}
-	case int64:
-		ok = !c.List && c.Int != nil
-		if ok {
-			c.Int[i] = x
-		}
-	default:
-		ok = false
 	}
-	if !ok {
-		return fmt.Errorf("a value of Go type %T for a column of %v (list %t)", v, c.Type, c.List)
+	if !ok || (list != nil && !c.List) {
+		return fmt.Errorf("a %v value for a column of %v (list %t)", v.Kind, c.Type, c.List)
 	}
 	return nil
 }

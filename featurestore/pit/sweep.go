@@ -17,7 +17,9 @@ type sweeper struct {
 	v   *View
 	l   *window.Layout
 	st  *window.State
-	out []window.Value
+	// out and lists receive a row's values.
+	out   []window.Cell
+	lists [][]any
 	// last is the horizon the state was last trimmed to.
 	last int64
 	// evs and cells hold the entity being swept, decoded; spare and ends
@@ -33,7 +35,7 @@ type sweeper struct {
 func (r *run) newSweeper(vi int) *sweeper {
 	v := &r.q.Views[vi]
 	l := v.CV.Layout.Sub(v.Which)
-	return &sweeper{r: r, vi: vi, v: v, l: l, st: l.NewState(), out: make([]window.Value, len(v.Which))}
+	return &sweeper{r: r, vi: vi, v: v, l: l, st: l.NewState(), out: make([]window.Cell, len(v.Which)), lists: make([][]any, len(v.Which))}
 }
 
 // sweep evaluates one entity: its spine rows in time order, adding each
@@ -64,8 +66,8 @@ func (s *sweeper) sweep(e *entity) error {
 			}
 			l.AddRun(st, evs[j:k], true)
 			j = k
-			l.EvalSpecs(t, st, raw, nil, s.out)
-			if err := r.store(s.vi, row, s.out); err != nil {
+			l.EvalCells(t, st, raw, nil, s.out, s.lists)
+			if err := s.store(row); err != nil {
 				return err
 			}
 		}
@@ -97,8 +99,8 @@ func (s *sweeper) sweep(e *entity) error {
 				}
 				return vis
 			}
-			l.EvalSpecs(t, st, raw, nil, s.out)
-			if err := r.store(s.vi, row, s.out); err != nil {
+			l.EvalCells(t, st, raw, nil, s.out, s.lists)
+			if err := s.store(row); err != nil {
 				return err
 			}
 		}
@@ -175,11 +177,11 @@ func (s *sweeper) trim(t int64) {
 // online drops from windowed features.
 func late(l *window.Layout, ev *window.Event) bool { return ev.Time < ev.Arrival-l.Retention }
 
-func (r *run) store(vi int, row int32, out []window.Value) error {
-	for k, val := range out {
-		if err := r.res[vi][k].set(int(row), val.V); err != nil {
-			v := r.q.Views[vi]
-			return fmt.Errorf("view %q, feature %q: %w", v.CV.View.Name, v.CV.View.Features[v.Which[k]].Name, err)
+// store files a row's values.
+func (s *sweeper) store(row int32) error {
+	for k, c := range s.out {
+		if err := s.r.res[s.vi][k].set(int(row), c, s.lists[k]); err != nil {
+			return fmt.Errorf("view %q, feature %q: %w", s.v.CV.View.Name, s.v.CV.View.Features[s.v.Which[k]].Name, err)
 		}
 	}
 	return nil

@@ -17,6 +17,20 @@ const (
 	KindString
 )
 
+func (k Kind) String() string {
+	switch k {
+	case KindInt:
+		return "int64"
+	case KindFloat:
+		return "float64"
+	case KindBool:
+		return "bool"
+	case KindString:
+		return "string"
+	}
+	return "null"
+}
+
 // Cell is one input value held unboxed: what tiles keep for min, max, last
 // and first, and what the point-in-time engine decodes events into, so
 // that neither allocates per value. Num holds an int64, a float64's bits

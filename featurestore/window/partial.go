@@ -281,49 +281,48 @@ func (p *Partial) toSketch() {
 }
 
 // result turns the merged partial into a value (status left to the caller).
-func (p *Partial) result(s *Spec) Value {
-	val := Value{Time: p.Latest, HasTime: p.N > 0}
+func (p *Partial) result(s *Spec) outcome {
+	o := outcome{time: p.Latest, hasTime: p.N > 0}
 	switch s.Agg {
 	case Count:
-		val.V = p.N
+		o.c = IntCell(p.N)
 	case CountTrue:
-		val.V = p.i
+		o.c = IntCell(p.i)
 	case Sum:
 		if s.Type == schemas.Int64 {
-			val.V = p.i
+			o.c = IntCell(p.i)
 		} else {
-			val.V = p.sum.value()
+			o.c = FloatCell(p.sum.value())
 		}
 	case Mean:
 		if p.N > 0 {
-			val.V = p.sum.value() / float64(p.N)
+			o.c = FloatCell(p.sum.value() / float64(p.N))
 		}
 	case Stddev:
 		if p.N > 1 {
-			val.V = stddev(p.N, &p.sum, &p.ext().sq)
+			o.c = FloatCell(stddev(p.N, &p.sum, &p.ext().sq))
 		}
 	case Min, Max:
 		if p.N > 0 {
-			val.V = p.best.Any()
+			o.c = p.best
 		}
 	case Last, First:
 		if p.N > 0 {
-			val.V, val.Time = p.best.Any(), p.i
+			o.c, o.time = p.best, p.i
 		}
 	case LastN:
 		if items := p.items(); len(items) > 0 {
-			vs := make([]any, len(items))
+			o.list = make([]any, len(items))
 			for i, it := range items {
-				vs[i] = it.V
+				o.list[i] = it.V
 			}
-			val.V = vs
 		}
 	case ApproxDistinct:
 		if p.N > 0 {
-			val.V = p.distinct()
+			o.c = IntCell(p.distinct())
 		}
 	}
-	return val
+	return o
 }
 
 // stddev is the sample standard deviation from exact sums: n·Σx² − (Σx)² is

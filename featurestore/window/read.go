@@ -25,6 +25,24 @@ func (l *Layout) Eval(t int64, st *State, raw RawFunc, out []Value) {
 // EvalSpecs is Eval for some specs: out[i] is the value of
 // Specs[which[i]]; which nil means every spec.
 func (l *Layout) EvalSpecs(t int64, st *State, raw RawFunc, which []int, out []Value) {
+	l.eval(t, st, raw, which, func(k int, o *outcome) {
+		v := Value{Status: o.status, Time: o.time, HasTime: o.hasTime, V: o.c.Any()}
+		if o.list != nil {
+			v.V = o.list
+		}
+		out[k] = v
+	})
+}
+
+// EvalCells is EvalSpecs for a caller that holds values unboxed, as the
+// point-in-time engine does: out[i] is the value of Specs[which[i]], null
+// when there is none, except that a list (last_n) goes to lists[i], boxed,
+// its cell null.
+func (l *Layout) EvalCells(t int64, st *State, raw RawFunc, which []int, out []Cell, lists [][]any) {
+	l.eval(t, st, raw, which, func(k int, o *outcome) { out[k], lists[k] = o.c, o.list })
+}
+
+func (l *Layout) eval(t int64, st *State, raw RawFunc, which []int, emit func(k int, o *outcome)) {
 	seen := st.HasSeen && st.Seen < t
 	r := reader{l: l, st: st, raw: raw, t: t}
 	n := len(l.Specs)
@@ -36,12 +54,24 @@ func (l *Layout) EvalSpecs(t int64, st *State, raw RawFunc, which []int, out []V
 		if which != nil {
 			i = which[k]
 		}
-		out[k] = r.value(i, seen)
+		o := r.value(i, seen)
+		emit(k, &o)
 	}
 }
 
+// outcome is a value before it is boxed: a cell, or a list for last_n.
+type outcome struct {
+	c       Cell
+	list    []any
+	status  Status
+	time    int64
+	hasTime bool
+}
+
+func (o *outcome) null() bool { return o.list == nil && o.c.Null() }
+
 // value computes spec i at r.t.
-func (r *reader) value(i int, seen bool) Value {
+func (r *reader) value(i int, seen bool) outcome {
 	s := &r.l.Specs[i]
 	switch s.Agg {
 	case Last:
@@ -56,12 +86,12 @@ func (r *reader) value(i int, seen bool) Value {
 	p := r.span(i, lo, r.t)
 	v := p.result(s)
 	switch {
-	case v.V != nil && (p.N > 0 || seen):
-		v.Status = Present
+	case !v.null() && (p.N > 0 || seen):
+		v.status = Present
 	case !seen:
-		v.Status = NotFound
+		v.status = NotFound
 	default:
-		v.Status = NullValue
+		v.status = NullValue
 	}
 	return v
 }
@@ -119,7 +149,7 @@ func (r *reader) addRaw(i int, acc *Partial, start, end, from, to int64) {
 }
 
 // last returns the latest event before t within the ttl.
-func (r *reader) last(i int) Value {
+func (r *reader) last(i int) outcome {
 	p := r.latest(i, r.t)
 	return r.pick(&r.l.Specs[i], &p)
 }
@@ -150,7 +180,7 @@ func (r *reader) latest(i int, t int64) Partial {
 
 // first returns the earliest event of [t - ttl, t), or of all before t
 // without a ttl.
-func (r *reader) first(i int) Value {
+func (r *reader) first(i int) outcome {
 	sl := r.l.slot[i]
 	s := &r.l.Specs[i]
 	from := int64(math.MinInt64)
@@ -178,20 +208,20 @@ func (r *reader) first(i int) Value {
 	}
 	// Nothing within the ttl: was there a value before it?
 	if older := r.latest(i, from); older.N > 0 {
-		return Value{Status: OutsideMaxAge}
+		return outcome{status: OutsideMaxAge}
 	}
-	return Value{Status: NotFound}
+	return outcome{status: NotFound}
 }
 
 // pick turns the chosen last or first partial into a value with its status.
-func (r *reader) pick(s *Spec, p *Partial) Value {
+func (r *reader) pick(s *Spec, p *Partial) outcome {
 	if p.N == 0 {
-		return Value{Status: NotFound}
+		return outcome{status: NotFound}
 	}
 	if s.TTL > 0 && p.i < r.t-s.TTL {
-		return Value{Status: OutsideMaxAge}
+		return outcome{status: OutsideMaxAge}
 	}
 	v := p.result(s)
-	v.Status = Present
+	v.status = Present
 	return v
 }

@@ -9,19 +9,16 @@ import (
 	"github.com/sluicehq/sluice/featurestore/window"
 )
 
-// sweeper evaluates the entities of one view, one at a time, reusing one
-// state: a worker has one per view.
+// sweeper evaluates the entities of one view, one at a time, reusing its
+// states: a worker has one per view.
 type sweeper struct {
-	r   *run
-	vi  int
-	v   *View
-	l   *window.Layout
-	st  *window.State
-	// out and lists receive a row's values.
+	r     *run
+	vi    int
+	v     *View
+	parts []*part
+	// out and lists receive a row's values, one per feature asked.
 	out   []window.Cell
 	lists [][]any
-	// last is the horizon the state was last trimmed to.
-	last int64
 	// evs and cells hold the entity being swept, decoded; spare and ends
 	// are for sorting them.
 	evs, spare []window.Event
@@ -29,13 +26,67 @@ type sweeper struct {
 	ends       []int
 }
 
+// part is some of the features asked of a view, with a layout and a state
+// of their own.
+type part struct {
+	l  *window.Layout
+	st *window.State
+	at []int // where each of the layout's specs goes in sweeper.out
+	// out and lists receive the part's values of a row.
+	out   []window.Cell
+	lists [][]any
+	// last is the horizon the state was last trimmed to.
+	last int64
+}
+
+// allTime is the long tile of a point-in-time state that holds only events
+// before the rows it is read at: one tile then serves every read.
+const allTime = int64(1) << 52 // µs, about 142 years
+
 // newSweeper returns a sweeper of view vi whose tiles hold only the
 // features asked of it; the view's own layout still decides which events
-// arrived too late (as_served), as online.
+// arrived too late (as_served), as online. In event_time, last, lifetime
+// aggregates and a first without ttl keep all their events in one tile:
+// every event a state holds is before the row it is read at, so no read
+// of theirs cuts it. A first with a ttl, which would read the raw events
+// of its whole ttl from such a tile, and the windowed features, which need
+// their grids, share a state of their own.
 func (r *run) newSweeper(vi int) *sweeper {
 	v := &r.q.Views[vi]
-	l := v.CV.Layout.Sub(v.Which)
-	return &sweeper{r: r, vi: vi, v: v, l: l, st: l.NewState(), out: make([]window.Cell, len(v.Which)), lists: make([][]any, len(v.Which))}
+	s := &sweeper{r: r, vi: vi, v: v, out: make([]window.Cell, len(v.Which)), lists: make([][]any, len(v.Which))}
+	var long, grid []int // positions in v.Which
+	for k, w := range v.Which {
+		spec := &v.CV.Specs[w]
+		if r.q.Mode == window.EventTime && !spec.Windowed() && !(spec.Agg == window.First && spec.TTL > 0) {
+			long = append(long, k)
+		} else {
+			grid = append(grid, k)
+		}
+	}
+	s.addPart(long, allTime)
+	s.addPart(grid, 0)
+	return s
+}
+
+// addPart adds a part for the features at positions at of v.Which, if any.
+func (s *sweeper) addPart(at []int, longTile int64) {
+	if len(at) == 0 {
+		return
+	}
+	which := make([]int, len(at))
+	for x, k := range at {
+		which[x] = s.v.Which[k]
+	}
+	l := s.v.CV.Layout.Sub(which, longTile)
+	s.parts = append(s.parts, &part{l: l, st: l.NewState(), at: at, out: make([]window.Cell, len(at)), lists: make([][]any, len(at))})
+}
+
+// eval reads the part's values at t into s.out.
+func (s *sweeper) eval(p *part, t int64, raw window.RawFunc) {
+	p.l.EvalCells(t, p.st, raw, nil, p.out, p.lists)
+	for x, k := range p.at {
+		s.out[k], s.lists[k] = p.out[x], p.lists[x]
+	}
 }
 
 // sweep evaluates one entity: its spine rows in time order, adding each
@@ -43,9 +94,11 @@ func (r *run) newSweeper(vi int) *sweeper {
 // t sees events before t (event_time) or, as_served, events that had also
 // arrived before t, with the online store's late-event rule.
 func (s *sweeper) sweep(e *entity) error {
-	r, l, st := s.r, s.l, s.st
-	l.Reset(st)
-	s.last = math.MinInt64
+	r := s.r
+	for _, p := range s.parts {
+		p.l.Reset(p.st)
+		p.last = math.MinInt64
+	}
 	evs, cells, ends, err := e.decode(len(s.v.CV.Inputs), s.evs, s.cells, s.ends)
 	if err != nil {
 		return fmt.Errorf("view %q: %w", s.v.CV.View.Name, err)
@@ -53,62 +106,72 @@ func (s *sweeper) sweep(e *entity) error {
 	s.cells, s.ends = cells, ends
 	evs = s.sort(evs, ends)
 	if r.q.Mode == window.EventTime {
-		// Every event the state holds is before t, so a read needs raw
+		// Every event a state holds is before t, so a read needs raw
 		// events only for the tile that a first's ttl cuts.
 		raw := window.RawOf(evs)
 		j := 0
 		for _, row := range e.rows {
 			t := r.q.Times[row]
-			s.trim(t)
 			k := j
 			for k < len(evs) && evs[k].Time < t {
 				k++
 			}
-			l.AddRun(st, evs[j:k], true)
+			for _, p := range s.parts {
+				p.trim(t)
+				p.l.AddRun(p.st, evs[j:k], true)
+				s.eval(p, t, raw)
+			}
 			j = k
-			l.EvalCells(t, st, raw, nil, s.out, s.lists)
 			if err := s.store(row); err != nil {
 				return err
 			}
 		}
-	} else {
-		arrived := slices.Clone(evs)
-		slices.SortFunc(arrived, func(a, b window.Event) int {
-			if c := cmp.Compare(a.Arrival, b.Arrival); c != 0 {
-				return c
-			}
-			return byTime(a, b)
-		})
-		all := window.RawOf(evs)
-		j := 0
-		for _, row := range e.rows {
-			t := r.q.Times[row]
-			s.trim(t)
-			for ; j < len(arrived) && arrived[j].Arrival < t; j++ {
-				ev := &arrived[j]
-				l.Add(st, ev, !late(s.v.CV.Layout, ev))
-			}
-			// A tile that t cuts is read from the events that had arrived,
-			// without those too late for it, as the online store keeps them.
-			raw := func(start, end int64) []window.Event {
-				var vis []window.Event
-				for _, ev := range all(start, end) {
-					if ev.Arrival < t && !late(s.v.CV.Layout, &ev) {
-						vis = append(vis, ev)
-					}
-				}
-				return vis
-			}
-			l.EvalCells(t, st, raw, nil, s.out, s.lists)
-			if err := s.store(row); err != nil {
-				return err
-			}
-		}
+	} else if err := s.sweepServed(e, evs); err != nil {
+		return err
 	}
 	// Report progress about every 64k rows.
 	n := int64(len(e.rows))
 	if done := r.spineN.Add(n); done/65536 != (done-n)/65536 {
 		r.progress()
+	}
+	return nil
+}
+
+// sweepServed is sweep's as_served half: events join the state in the
+// order they arrived, which has one part.
+func (s *sweeper) sweepServed(e *entity, evs []window.Event) error {
+	r, p := s.r, s.parts[0]
+	arrived := slices.Clone(evs)
+	slices.SortFunc(arrived, func(a, b window.Event) int {
+		if c := cmp.Compare(a.Arrival, b.Arrival); c != 0 {
+			return c
+		}
+		return byTime(a, b)
+	})
+	all := window.RawOf(evs)
+	j := 0
+	for _, row := range e.rows {
+		t := r.q.Times[row]
+		p.trim(t)
+		for ; j < len(arrived) && arrived[j].Arrival < t; j++ {
+			ev := &arrived[j]
+			p.l.Add(p.st, ev, !late(s.v.CV.Layout, ev))
+		}
+		// A tile that t cuts is read from the events that had arrived,
+		// without those too late for it, as the online store keeps them.
+		raw := func(start, end int64) []window.Event {
+			var vis []window.Event
+			for _, ev := range all(start, end) {
+				if ev.Arrival < t && !late(s.v.CV.Layout, &ev) {
+					vis = append(vis, ev)
+				}
+			}
+			return vis
+		}
+		s.eval(p, t, raw)
+		if err := s.store(row); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -164,13 +227,13 @@ func merge(out, a, b []window.Event) []window.Event {
 // at t or later reads, once the horizon has moved by a tile or more: the
 // state then holds about one retention of tiles however long the entity's
 // history is, and older events go straight to the base.
-func (s *sweeper) trim(t int64) {
-	h := t - s.l.Retention
-	if len(s.l.Grids) == 0 || h < s.last+s.l.MinWidth() {
+func (p *part) trim(t int64) {
+	h := t - p.l.Retention
+	if len(p.l.Grids) == 0 || h < p.last+p.l.MinWidth() {
 		return
 	}
-	s.l.Trim(s.st, h)
-	s.last = h
+	p.l.Trim(p.st, h)
+	p.last = h
 }
 
 // late reports whether an event arrived after its view's retention, which

@@ -39,7 +39,10 @@ func AppendInt(dst []byte, x int64) []byte {
 }
 
 func AppendFloat(dst []byte, x float64) []byte {
-	return binary.LittleEndian.AppendUint64(append(dst, tagFloat), math.Float64bits(x))
+	n := len(dst)
+	dst = append(dst, tagFloat, 0, 0, 0, 0, 0, 0, 0, 0)
+	binary.LittleEndian.PutUint64(dst[n+1:], math.Float64bits(x))
+	return dst
 }
 
 func AppendBool(dst []byte, x bool) []byte {
@@ -128,19 +131,27 @@ func (d *Decoder) Value() any { return d.Cell().Any() }
 
 // Cell reads a value as Value does, unboxed.
 func (d *Decoder) Cell() Cell {
-	b := d.bytes(1)
-	if b == nil {
+	if len(d.b) == 0 {
+		d.fail()
 		return Cell{}
 	}
-	switch b[0] {
+	tag := d.b[0]
+	d.b = d.b[1:]
+	switch tag {
+	case tagFloat:
+		if len(d.b) < 8 {
+			d.fail()
+			return Cell{}
+		}
+		c := Cell{Num: binary.LittleEndian.Uint64(d.b), Kind: KindFloat}
+		d.b = d.b[8:]
+		return c
+	case tagInt:
+		return IntCell(d.Varint())
 	case tagNull:
 		return Cell{}
 	case tagString:
 		return StringCell(string(d.bytes(d.count())))
-	case tagInt:
-		return IntCell(d.Varint())
-	case tagFloat:
-		return FloatCell(d.float())
 	case tagTrue:
 		return BoolCell(true)
 	case tagFalse:

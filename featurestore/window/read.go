@@ -25,7 +25,7 @@ func (l *Layout) Eval(t int64, st *State, raw RawFunc, out []Value) {
 // EvalSpecs is Eval for some specs: out[i] is the value of
 // Specs[which[i]]; which nil means every spec.
 func (l *Layout) EvalSpecs(t int64, st *State, raw RawFunc, which []int, out []Value) {
-	l.eval(t, st, raw, which, func(k int, o *outcome) {
+	l.eval(t, st, raw, which, func(k int, o outcome) {
 		v := Value{Status: o.status, Time: o.time, HasTime: o.hasTime, V: o.c.Any()}
 		if o.list != nil {
 			v.V = o.list
@@ -39,10 +39,10 @@ func (l *Layout) EvalSpecs(t int64, st *State, raw RawFunc, which []int, out []V
 // when there is none, except that a list (last_n) goes to lists[i], boxed,
 // its cell null.
 func (l *Layout) EvalCells(t int64, st *State, raw RawFunc, which []int, out []Cell, lists [][]any) {
-	l.eval(t, st, raw, which, func(k int, o *outcome) { out[k], lists[k] = o.c, o.list })
+	l.eval(t, st, raw, which, func(k int, o outcome) { out[k], lists[k] = o.c, o.list })
 }
 
-func (l *Layout) eval(t int64, st *State, raw RawFunc, which []int, emit func(k int, o *outcome)) {
+func (l *Layout) eval(t int64, st *State, raw RawFunc, which []int, emit func(k int, o outcome)) {
 	seen := st.HasSeen && st.Seen < t
 	r := reader{l: l, st: st, raw: raw, t: t}
 	n := len(l.Specs)
@@ -54,8 +54,7 @@ func (l *Layout) eval(t int64, st *State, raw RawFunc, which []int, emit func(k 
 		if which != nil {
 			i = which[k]
 		}
-		o := r.value(i, seen)
-		emit(k, &o)
+		emit(k, r.value(i, seen))
 	}
 }
 

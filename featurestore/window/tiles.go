@@ -42,7 +42,13 @@ const DefaultLongTile = int64(time.Hour / time.Microsecond)
 
 // NewLayout lays out specs; lateness is the view's allowed lateness.
 func NewLayout(specs []Spec, lateness time.Duration) *Layout {
-	l := &Layout{Specs: specs, Long: -1, slot: make([]slot, len(specs)), lateness: lateness.Microseconds()}
+	return newLayout(specs, lateness.Microseconds(), DefaultLongTile)
+}
+
+// newLayout lays out specs with a long grid of width longTile when no
+// windowed spec lends it one.
+func newLayout(specs []Spec, lateness, longTile int64) *Layout {
+	l := &Layout{Specs: specs, Long: -1, slot: make([]slot, len(specs)), lateness: lateness}
 	widths := map[int64]int{}
 	var longest int64
 	for i := range specs {
@@ -66,7 +72,7 @@ func NewLayout(specs []Spec, lateness time.Duration) *Layout {
 					l.Long = widths[longest]
 				} else {
 					l.Long = len(l.Grids)
-					l.Grids = append(l.Grids, Grid{Width: DefaultLongTile})
+					l.Grids = append(l.Grids, Grid{Width: longTile})
 				}
 			}
 			g = l.Long
@@ -87,20 +93,29 @@ func NewLayout(specs []Spec, lateness time.Duration) *Layout {
 	if l.Long >= 0 {
 		r = max(r, l.Grids[l.Long].Width)
 	}
-	l.Retention = r + lateness.Microseconds()
+	l.Retention = r + lateness
 	return l
 }
 
 // Sub lays out some of l's specs (indexes into Specs) with l's lateness:
-// spec i of the result is Specs[which[i]]. Its values are theirs, its
-// tiles only theirs.
-func (l *Layout) Sub(which []int) *Layout {
+// spec i of the result is Specs[which[i]], and its values are theirs.
+// longTile, when positive, is the width of the long grid if none of them
+// is windowed: a state that only ever holds events before the times it is
+// read at, as the point-in-time engine's, can keep them all in one tile.
+func (l *Layout) Sub(which []int, longTile int64) *Layout {
 	specs := make([]Spec, len(which))
 	for i, w := range which {
 		specs[i] = l.Specs[w]
 	}
-	return NewLayout(specs, time.Duration(l.lateness)*time.Microsecond)
+	if longTile <= 0 {
+		longTile = DefaultLongTile
+	}
+	return newLayout(specs, l.lateness, longTile)
 }
+
+// Windowed reports whether the spec's tiles are on a grid of its hop
+// rather than the long grid.
+func (s *Spec) Windowed() bool { return s.hop() > 0 }
 
 // MinWidth is the narrowest tile width of l's grids.
 func (l *Layout) MinWidth() int64 {

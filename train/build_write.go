@@ -1,6 +1,8 @@
 package train
 
 import (
+	"fmt"
+
 	"github.com/sluicehq/sluice/featurestore/pit"
 	"github.com/sluicehq/sluice/featurestore/window"
 )
@@ -19,6 +21,9 @@ func FeatureColumn(view, feature string, s window.Spec) Column {
 	return c
 }
 
+// blockRows is how many rows write hands the Writer at once.
+const blockRows = 64 << 10
+
 // write writes the spine's rows with the feature values, in spine order.
 func write(o BuildOptions, sp *spine, q pit.Query, res pit.Result, offsets map[string]map[int32]int64) (Manifest, error) {
 	cols := append([]Column(nil), sp.cols...)
@@ -31,28 +36,60 @@ func write(o BuildOptions, sp *spine, q pit.Query, res pit.Result, offsets map[s
 			refs = append(refs, FeatureRef{View: v.CV.View.Name, Feature: f.Name, Version: v.CV.View.Version, Column: c.Name})
 		}
 	}
+	all, err := sp.vectors()
+	if err != nil {
+		return Manifest{}, err
+	}
+	for vi := range q.Views {
+		for _, c := range res[vi] {
+			all = append(all, resultVector(c))
+		}
+	}
 	w, err := NewWriter(o.Out, cols, o.Writer)
 	if err != nil {
 		return Manifest{}, err
 	}
-	row := make([]any, len(cols))
-	for r := range sp.times {
-		i := 0
-		for _, col := range sp.values {
-			row[i] = col[r]
-			i++
-		}
-		for vi := range q.Views {
-			for k := range res[vi] {
-				row[i] = res[vi][k].Value(r)
-				i++
-			}
-		}
-		if err := w.Write(row); err != nil {
+	b := Block{Rows: len(sp.times), Cols: all}
+	for lo := 0; lo < b.Rows; lo += blockRows {
+		if err := w.WriteBlock(b.slice(lo, min(lo+blockRows, b.Rows))); err != nil {
 			_ = w.Abort()
 			return Manifest{}, err
 		}
 	}
 	m := Manifest{Mode: q.Mode.String(), Spine: sp.desc, Label: o.Label, Features: refs, SourceOffsets: offsets}
 	return w.Close(m)
+}
+
+// vectors returns the spine's columns as vectors and drops its boxed
+// values, which nothing reads after. Nulls pass as they are, for WriteBlock
+// to check against the columns.
+func (sp *spine) vectors() ([]Vector, error) {
+	out := make([]Vector, len(sp.cols))
+	for i, c := range sp.cols {
+		v := &out[i]
+		v.reserve(c, len(sp.values[i]))
+		nulls := false
+		for r, x := range sp.values[i] {
+			if x == nil {
+				v.addZero(c)
+				v.Null = append(v.Null, true)
+				nulls = true
+				continue
+			}
+			if err := v.add(c, x); err != nil {
+				return nil, fmt.Errorf("write row %d: column %q: %w", r, c.Name, err)
+			}
+		}
+		if !nulls {
+			v.Null = nil
+		}
+		sp.values[i] = nil
+	}
+	return out, nil
+}
+
+// resultVector returns a feature's result column as a vector, sharing its
+// memory.
+func resultVector(c *pit.Column) Vector {
+	return Vector{Null: c.Null, Int: c.Int, Float: c.Float, Bool: c.Bool, Str: c.Str, Lists: c.Lists}
 }

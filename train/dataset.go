@@ -9,10 +9,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/segmentio/ksuid"
 
 	"github.com/sluicehq/sluice/schemas"
@@ -99,6 +101,9 @@ type WriterOptions struct {
 	// ProfileSample bounds the values kept per numeric feature to compute
 	// its bin edges (default DefaultProfileSample; 8 bytes each).
 	ProfileSample int
+	// Workers bounds the goroutines that encode and profile the columns of
+	// a block at once (default GOMAXPROCS).
+	Workers int
 	// Now is the clock that dates a manifest (default time.Now).
 	Now func() time.Time
 }
@@ -112,6 +117,7 @@ func (o *WriterOptions) setDefaults() error {
 		{"RowsPerPart", &o.RowsPerPart, DefaultRowsPerPart},
 		{"RowGroupRows", &o.RowGroupRows, DefaultRowGroupRows},
 		{"ProfileSample", &o.ProfileSample, DefaultProfileSample},
+		{"Workers", &o.Workers, runtime.GOMAXPROCS(0)},
 	} {
 		switch {
 		case *f.v < 0:
@@ -126,9 +132,11 @@ func (o *WriterOptions) setDefaults() error {
 	return nil
 }
 
-// writeBatch is how many rows a Writer buffers before it hands them to
-// Parquet.
-const writeBatch = 1024
+// writeBatch is how many rows Write collects before it writes them.
+const writeBatch = 4096
+
+// zstdLevel is the zstd level of the parts' pages.
+const zstdLevel = zstd.SpeedFastest
 
 // Writer writes a dataset directory. It is not safe for concurrent use.
 type Writer struct {
@@ -137,18 +145,17 @@ type Writer struct {
 	cols    []Column
 	opts    WriterOptions
 	schema  *parquet.Schema
+	codec   *zstd.Codec
+	enc     []columnEncoder
 	prof    *profiler
 
-	part  *partFile  // the part being written, or nil
-	files []FileInfo // the parts finished
-	parts []string   // the names of every part created, for Abort
-	rows  int64
-	row   parquet.Row // the row being converted
-	// cur buffers rows for the part's encoder; spare is the second
-	// buffer while no part is open.
-	cur, spare *rowBatch
-	err        error // the first write failure; the writer is unusable after it
-	closed     bool
+	part    *partFile  // the part being written, or nil
+	files   []FileInfo // the parts finished
+	parts   []string   // the names of every part created, for Abort
+	rows    int64      // the rows taken, pending ones included
+	pending Block      // the rows Write took and has not written yet
+	err     error      // the first write failure; the writer is unusable after it
+	closed  bool
 }
 
 // NewWriter starts a dataset in dir with the given columns, creating dir if
@@ -165,15 +172,20 @@ func NewWriter(dir string, cols []Column, opts WriterOptions) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
+	pending := Block{Cols: make([]Vector, len(cols))}
+	for i, c := range cols {
+		pending.Cols[i].reserve(c, writeBatch)
+	}
 	return &Writer{
 		dir:     dir,
 		created: created,
 		cols:    slices.Clone(cols),
 		opts:    opts,
 		schema:  parquetSchema(cols),
+		codec:   &zstd.Codec{Level: zstdLevel},
+		enc:     newColumnEncoders(cols),
 		prof:    newProfiler(cols, opts.ProfileSample),
-		cur:     &rowBatch{},
-		spare:   &rowBatch{},
+		pending: pending,
 	}, nil
 }
 
@@ -226,6 +238,9 @@ func prepareDir(dir string) (created bool, err error) {
 // names, int64 microseconds since the Unix epoch for timestamp, and []any
 // of such values (or nil) for a list column. A row with a value of the
 // wrong type is refused, naming the column, and nothing of it is written.
+//
+// Write collects rows into a Block, which it writes as WriteBlock does once
+// it holds writeBatch rows; WriteBlock writes many rows faster.
 func (w *Writer) Write(row []any) error {
 	switch {
 	case w.closed:
@@ -235,31 +250,61 @@ func (w *Writer) Write(row []any) error {
 	case len(row) != len(w.cols):
 		return fmt.Errorf("write row %d: got %d values for the %d columns", w.rows, len(row), len(w.cols))
 	}
-	w.row = w.row[:0]
+	b := &w.pending
 	for i, c := range w.cols {
-		var err error
-		if w.row, err = appendValue(w.row, c, i, row[i]); err != nil {
+		if err := b.Cols[i].add(c, row[i]); err != nil {
+			for k := range i {
+				b.Cols[k].truncate(w.cols[k], b.Rows)
+			}
 			return fmt.Errorf("write row %d: column %q: %w", w.rows, c.Name, err)
 		}
 	}
-	if w.part == nil {
-		if err := w.openPart(); err != nil {
-			return w.fail(err)
-		}
-	}
-	w.cur.add(w.row)
-	w.prof.observe(row)
+	b.Rows++
 	w.rows++
-	w.part.rows++
-	if len(w.cur.ends) >= writeBatch {
-		if err := w.flush(); err != nil {
-			return w.fail(err)
-		}
+	if b.Rows >= writeBatch {
+		return w.flushPending()
 	}
-	if w.part.rows >= int64(w.opts.RowsPerPart) {
-		if err := w.finishPart(); err != nil {
-			return w.fail(err)
-		}
+	return nil
+}
+
+// WriteBlock adds the rows of b, in order after those written before. It
+// checks the whole block first: a block with a vector of the wrong length, a
+// null in a column that is not nullable or a list item of the wrong type is
+// refused, naming the row and column, and nothing of it is written. The
+// writer does not keep b: the caller may reuse it once WriteBlock returns.
+func (w *Writer) WriteBlock(b Block) error {
+	switch {
+	case w.closed:
+		return ErrClosed
+	case w.err != nil:
+		return w.err
+	}
+	if err := b.check(w.cols, w.rows); err != nil {
+		return err
+	}
+	if err := w.flushPending(); err != nil {
+		return err
+	}
+	w.rows += int64(b.Rows)
+	if err := w.writeBlock(&b); err != nil {
+		return w.fail(err)
+	}
+	return nil
+}
+
+// flushPending writes the rows Write collected.
+func (w *Writer) flushPending() error {
+	b := &w.pending
+	if b.Rows == 0 {
+		return nil
+	}
+	err := w.writeBlock(b)
+	for i, c := range w.cols {
+		b.Cols[i].truncate(c, 0)
+	}
+	b.Rows = 0
+	if err != nil {
+		return w.fail(err)
 	}
 	return nil
 }
@@ -267,53 +312,6 @@ func (w *Writer) Write(row []any) error {
 func (w *Writer) fail(err error) error {
 	w.err = fmt.Errorf("dataset %s: %w", w.dir, err)
 	return w.err
-}
-
-// appendValue appends to row the Parquet values of column c (the col-th)
-// holding v.
-func appendValue(row parquet.Row, c Column, col int, v any) (parquet.Row, error) {
-	def := 0 // the definition level of a present value, lists aside
-	if c.Nullable {
-		def = 1
-	}
-	if v == nil {
-		if !c.Nullable {
-			return row, errors.New("is null but the column is not nullable")
-		}
-		return append(row, parquet.NullValue().Level(0, 0, col)), nil
-	}
-	if !c.List {
-		pv, err := leafValue(c.Type, v)
-		if err != nil {
-			return row, err
-		}
-		return append(row, pv.Level(0, def, col)), nil
-	}
-	items, ok := v.([]any)
-	if !ok {
-		return row, fmt.Errorf("value %v of Go type %T is not a list ([]any) of %v", v, v, c.Type)
-	}
-	if len(items) == 0 {
-		return append(row, parquet.NullValue().Level(0, def, col)), nil
-	}
-	for i, item := range items {
-		rep := min(i, 1)
-		if item == nil {
-			row = append(row, parquet.NullValue().Level(rep, def+1, col))
-			continue
-		}
-		pv, err := leafValue(c.Type, item)
-		if err != nil {
-			return row, fmt.Errorf("item %d: %w", i, err)
-		}
-		row = append(row, pv.Level(rep, def+2, col))
-	}
-	return row, nil
-}
-
-// leafValue converts a non-null value of type t to its Parquet value.
-func leafValue(t schemas.Type, v any) (parquet.Value, error) {
-	return schemas.ParquetValue(schemas.Field{Type: t}, v)
 }
 
 // Close finishes the last part and writes profile.json, then manifest.json.
@@ -332,6 +330,9 @@ func (w *Writer) Close(m Manifest) (Manifest, error) {
 	if err := w.completeManifest(&m); err != nil {
 		return Manifest{}, fmt.Errorf("dataset %s: manifest: %w", w.dir, err)
 	}
+	if err := w.flushPending(); err != nil {
+		return Manifest{}, err
+	}
 	if w.part == nil && len(w.files) == 0 {
 		// An empty dataset still has one part, so readers learn its schema.
 		if err := w.openPart(); err != nil {
@@ -344,7 +345,7 @@ func (w *Writer) Close(m Manifest) (Manifest, error) {
 		}
 	}
 	m.Rows, m.Files = w.rows, slices.Clone(w.files)
-	profile, err := json.MarshalIndent(w.prof.profile(w.rows), "", "  ")
+	profile, err := json.MarshalIndent(w.prof.profile(w.rows, w.opts.Workers), "", "  ")
 	if err != nil {
 		return Manifest{}, w.fail(fmt.Errorf("encode profile: %w", err))
 	}

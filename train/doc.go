@@ -16,9 +16,11 @@
 // output of last_n) is a LIST whose elements are optional values of the
 // column's type.
 //
-// A Writer writes the parts while it profiles the rows, and Close writes
-// profile.json and then manifest.json, each atomically (a temporary file
-// renamed into place). A directory without manifest.json is therefore an
+// A Writer takes rows one at a time (Write) or a Block of them held column by
+// column (WriteBlock), which it encodes without boxing a value, spreading the
+// columns over the CPUs. It writes the parts while it profiles the rows, and
+// Close writes profile.json and then manifest.json, each atomically (a
+// temporary file renamed into place). A directory without manifest.json is therefore an
 // unfinished dataset, which ReadManifest refuses.
 //
 // profile.json is deterministic: the same rows written in the same order give

@@ -61,3 +61,43 @@ func Example() {
 	// part-00001.parquet 1
 	// mean 310.83, min 12.5, max 900, 20.0 in bin 6 of 12
 }
+
+func ExampleWriter_WriteBlock() {
+	base, err := os.MkdirTemp("", "dataset")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	dir := filepath.Join(base, "fraud_train")
+
+	w, err := train.NewWriter(dir, []train.Column{
+		{Name: "user_id", Type: schemas.String},
+		{Name: "timestamp", Type: schemas.Timestamp},
+		{Name: "user_txn__last_amount", Type: schemas.Float64, Nullable: true, Feature: true},
+	}, train.WriterOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Three rows, column by column; the third row has no amount.
+	err = w.WriteBlock(train.Block{Rows: 3, Cols: []train.Vector{
+		{Str: []string{"u1", "u2", "u1"}},
+		{Int: []int64{1772366400000000, 1772366401000000, 1772366402000000}},
+		{Float: []float64{12.5, 900, 0}, Null: []bool{false, false, true}},
+	}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := w.Close(train.Manifest{Spine: "spine.csv"}); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := train.ReadRows(dir, func(row []any) error {
+		fmt.Println(row...)
+		return nil
+	}); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// u1 1772366400000000 12.5
+	// u2 1772366401000000 900
+	// u1 1772366402000000 <nil>
+}

@@ -10,44 +10,27 @@ import (
 	"github.com/parquet-go/parquet-go"
 )
 
-// partFile is a part being written. Its Parquet writer runs on a goroutine
-// of its own, so that converting the next rows overlaps encoding and
-// compressing the last ones; two row batches take turns.
+// partFile is a part being written. Two row groups take turns: while the
+// columns of one are filled (encoded and compressed page by page), a
+// goroutine of the part's commits the other to the file. At most two row
+// groups of pages are held in memory.
 type partFile struct {
-	name string
-	file *os.File
-	out  *hashWriter
-	pw   *parquet.Writer
-	rows int64
-	jobs chan *rowBatch // to the encoder
-	free chan *rowBatch // back from it, written
-	done chan error     // the encoder's first error, once jobs is closed
+	name    string
+	file    *os.File
+	out     *hashWriter
+	pw      *parquet.Writer
+	rows    int64
+	cur     *rowGroup      // the row group being filled
+	commits chan *rowGroup // to the committer
+	free    chan *rowGroup // back from it, committed and empty
+	done    chan error     // the committer's first error, once commits is closed
 }
 
-// rowBatch is rows converted for Parquet, held as one run of values.
-type rowBatch struct {
-	values parquet.Row
-	ends   []int // where each row ends in values
-	rows   []parquet.Row
-	err    error // from writing the batch
-}
-
-func (b *rowBatch) add(row parquet.Row) {
-	b.values = append(b.values, row...)
-	b.ends = append(b.ends, len(b.values))
-}
-
-func (b *rowBatch) write(pw *parquet.Writer) error {
-	b.rows = b.rows[:0]
-	start := 0
-	for _, end := range b.ends {
-		b.rows = append(b.rows, b.values[start:end])
-		start = end
-	}
-	_, err := pw.WriteRows(b.rows)
-	clear(b.rows)
-	b.values, b.ends = b.values[:0], b.ends[:0]
-	return err
+// rowGroup is a row group of a part, filled column by column.
+type rowGroup struct {
+	w    *parquet.ConcurrentRowGroupWriter
+	rows int
+	err  error // from committing it
 }
 
 func (w *Writer) openPart() error {
@@ -58,67 +41,66 @@ func (w *Writer) openPart() error {
 	}
 	w.parts = append(w.parts, name)
 	out := &hashWriter{w: f, h: sha256.New()}
+	pw := parquet.NewWriter(out, w.schema,
+		parquet.Compression(w.codec),
+		parquet.MaxRowsPerRowGroup(int64(w.opts.RowGroupRows)))
 	p := &partFile{
-		name: name,
-		file: f,
-		out:  out,
-		pw: parquet.NewWriter(out, w.schema,
-			parquet.Compression(&parquet.Zstd),
-			parquet.MaxRowsPerRowGroup(int64(w.opts.RowGroupRows))),
-		jobs: make(chan *rowBatch),
-		free: make(chan *rowBatch, 2),
-		done: make(chan error, 1),
+		name:    name,
+		file:    f,
+		out:     out,
+		pw:      pw,
+		cur:     &rowGroup{w: pw.BeginRowGroup()},
+		commits: make(chan *rowGroup),
+		free:    make(chan *rowGroup, 2),
+		done:    make(chan error, 1),
 	}
-	p.free <- w.spare
-	w.spare = nil
-	go p.encode()
+	p.free <- &rowGroup{w: pw.BeginRowGroup()}
+	go p.commit()
 	w.part = p
 	return nil
 }
 
-// encode writes the batches it is handed until jobs closes.
-func (p *partFile) encode() {
+// commit writes the row groups it is handed to the file, in order, until
+// commits closes.
+func (p *partFile) commit() {
 	var first error
-	for b := range p.jobs {
+	for rg := range p.commits {
 		if first == nil {
-			first = b.write(p.pw)
-		} else {
-			b.values, b.ends = b.values[:0], b.ends[:0]
+			_, first = rg.w.Commit()
 		}
-		b.err = first
-		p.free <- b
+		rg.rows, rg.err = 0, first
+		p.free <- rg
 	}
 	p.done <- first
 }
 
-// flush hands the buffered rows to the part's encoder and takes the other
-// batch back, reporting an error its last write met.
-func (w *Writer) flush() error {
-	if len(w.cur.ends) == 0 {
+// endRowGroup hands the row group being filled to the committer and takes
+// the other one back, reporting an error its commit met.
+func (p *partFile) endRowGroup() error {
+	if p.cur.rows == 0 {
 		return nil
 	}
-	w.part.jobs <- w.cur
-	w.cur = <-w.part.free
-	if w.cur.err != nil {
-		return fmt.Errorf("write %s: %w", w.part.name, w.cur.err)
+	p.commits <- p.cur
+	p.cur = <-p.free
+	if p.cur.err != nil {
+		return fmt.Errorf("write %s: %w", p.name, p.cur.err)
 	}
 	return nil
 }
 
-// stop ends the encoder and waits for it, returning its error.
+// stop ends the committer and waits for it, returning its error.
 func (p *partFile) stop() error {
-	close(p.jobs)
+	close(p.commits)
 	return <-p.done
 }
 
 // finishPart completes the part being written and records it.
 func (w *Writer) finishPart() error {
 	p := w.part
-	err := w.flush()
+	err := p.endRowGroup()
 	if serr := p.stop(); err == nil {
 		err = serr
 	}
-	w.spare = <-p.free
 	if err == nil {
 		err = p.pw.Close()
 	}
@@ -138,5 +120,36 @@ func (w *Writer) finishPart() error {
 		Bytes:  p.out.n,
 		SHA256: hex.EncodeToString(p.out.h.Sum(nil)),
 	})
+	return nil
+}
+
+// writeBlock writes the rows of b, which Write or WriteBlock checked, in
+// row groups of RowGroupRows and parts of RowsPerPart.
+func (w *Writer) writeBlock(b *Block) error {
+	for lo := 0; lo < b.Rows; {
+		if w.part == nil {
+			if err := w.openPart(); err != nil {
+				return err
+			}
+		}
+		p := w.part
+		n := min(b.Rows-lo, w.opts.RowGroupRows-p.cur.rows, int(int64(w.opts.RowsPerPart)-p.rows))
+		if err := w.encode(p.cur, b, lo, lo+n); err != nil {
+			return fmt.Errorf("write %s: %w", p.name, err)
+		}
+		p.cur.rows += n
+		p.rows += int64(n)
+		lo += n
+		var err error
+		switch {
+		case p.rows >= int64(w.opts.RowsPerPart):
+			err = w.finishPart()
+		case p.cur.rows >= w.opts.RowGroupRows:
+			err = p.endRowGroup()
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }

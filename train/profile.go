@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/axiomhq/hyperloglog"
 
@@ -167,65 +169,88 @@ func newProfiler(cols []Column, sample int) *profiler {
 	return p
 }
 
-// observe adds a row that Write has checked.
-func (p *profiler) observe(row []any) {
-	for i := range p.cols {
-		s := &p.cols[i]
-		switch v := row[i].(type) {
-		case nil:
-			s.nulls++
-		case []any:
-			s.lists++
-			s.items += int64(len(v))
-		case string:
-			if s.cat != nil {
-				s.cat.add(v)
-			}
-		case int64:
-			if s.num != nil {
-				s.num.add(float64(v))
-			}
-		case float64:
-			if s.num != nil {
-				s.num.add(v)
-			}
-		case bool:
-			if s.num != nil {
-				x := 0.0
-				if v {
-					x = 1
-				}
-				s.num.add(x)
+// observeColumn adds rows [lo, hi) of v, the vector of the j-th column,
+// which Write or WriteBlock checked. Columns are independent: the
+// statistics come out as if the rows were observed one by one, and calls
+// for different columns may run at once.
+func (p *profiler) observeColumn(j int, v *Vector, lo, hi int) {
+	s := &p.cols[j]
+	if v.Null != nil {
+		for _, null := range v.Null[lo:hi] {
+			if null {
+				s.nulls++
 			}
 		}
+	}
+	switch {
+	case s.col.List:
+		for i := lo; i < hi; i++ {
+			if !v.null(i) {
+				s.lists++
+				s.items += int64(len(v.Lists[i]))
+			}
+		}
+	case s.cat != nil:
+		for i, x := range v.Str[lo:hi] {
+			if !v.null(lo + i) {
+				s.cat.add(x)
+			}
+		}
+	case s.num != nil:
+		s.num.addVector(s.col.Type, v, lo, hi)
 	}
 }
 
-// profile returns the profile of the rows observed.
-func (p *profiler) profile(rows int64) Profile {
-	out := Profile{Version: ProfileVersion, Rows: rows, Features: []ColumnProfile{}, Spine: []ColumnProfile{}}
-	for i := range p.cols {
-		s := &p.cols[i]
-		cp := ColumnProfile{Name: s.col.Name, Type: s.col.Type, Count: rows, Nulls: s.nulls}
-		if !s.col.Feature {
-			out.Spine = append(out.Spine, cp)
-			continue
-		}
-		cp.List = s.col.List
-		switch {
-		case s.col.List:
-			cp.Lists = &s.lists
-			if s.lists > 0 {
-				cp.MeanLength = ptr(float64(s.items) / float64(s.lists))
+// profile returns the profile of the rows observed, describing up to
+// workers columns at once.
+func (p *profiler) profile(rows int64, workers int) Profile {
+	cps := make([]ColumnProfile, len(p.cols))
+	var next atomic.Int64
+	work := func() {
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= len(p.cols) {
+				return
 			}
-		case s.num != nil:
-			s.num.fill(&cp)
-		case s.cat != nil:
-			s.cat.fill(&cp)
+			cps[i] = p.cols[i].profile(rows)
 		}
-		out.Features = append(out.Features, cp)
+	}
+	var wg sync.WaitGroup
+	for range min(workers, len(p.cols)) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	out := Profile{Version: ProfileVersion, Rows: rows, Features: []ColumnProfile{}, Spine: []ColumnProfile{}}
+	for i, cp := range cps {
+		if p.cols[i].col.Feature {
+			out.Features = append(out.Features, cp)
+		} else {
+			out.Spine = append(out.Spine, cp)
+		}
 	}
 	return out
+}
+
+// profile describes the column, of rows rows.
+func (s *columnStats) profile(rows int64) ColumnProfile {
+	cp := ColumnProfile{Name: s.col.Name, Type: s.col.Type, Count: rows, Nulls: s.nulls}
+	if !s.col.Feature {
+		return cp
+	}
+	cp.List = s.col.List
+	switch {
+	case s.col.List:
+		cp.Lists = &s.lists
+		if s.lists > 0 {
+			cp.MeanLength = ptr(float64(s.items) / float64(s.lists))
+		}
+	case s.num != nil:
+		s.num.fill(&cp)
+	case s.cat != nil:
+		s.cat.fill(&cp)
+	}
+	return cp
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -249,26 +274,67 @@ type numericStats struct {
 	sample    []float64
 	limit     int
 	rng       *rand.Rand
+	scratch   []float64 // addVector's
 }
 
-func (s *numericStats) add(x float64) {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		s.nonFinite++
+// addAll adds xs in order.
+func (s *numericStats) addAll(xs []float64) {
+	// The moments live in locals through the loop, which keeps them in
+	// registers; the arithmetic is that of one value at a time.
+	n, lo, hi, mean, m2 := s.n, s.min, s.max, s.mean, s.m2
+	for _, x := range xs {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			s.nonFinite++
+			continue
+		}
+		n++
+		if n == 1 {
+			lo, hi = x, x
+		}
+		lo, hi = min(lo, x), max(hi, x)
+		d := x - mean
+		mean += d / float64(n)
+		m2 += d * (x - mean)
+		if len(s.sample) < s.limit {
+			s.sample = append(s.sample, x)
+		} else if j := s.rng.Int64N(n); j < int64(s.limit) {
+			s.sample[j] = x
+		}
+	}
+	s.n, s.min, s.max, s.mean, s.m2 = n, lo, hi, mean, m2
+}
+
+// addVector adds the rows [lo, hi) of v, a vector of type t, that are not
+// null.
+func (s *numericStats) addVector(t schemas.Type, v *Vector, lo, hi int) {
+	if t == schemas.Float64 && v.Null == nil {
+		s.addAll(v.Float[lo:hi])
 		return
 	}
-	s.n++
-	if s.n == 1 {
-		s.min, s.max = x, x
+	xs := slices.Grow(s.scratch[:0], hi-lo)
+	for i := lo; i < hi; i++ {
+		if v.null(i) {
+			continue
+		}
+		switch t {
+		case schemas.Float64:
+			xs = append(xs, v.Float[i])
+		case schemas.Bool:
+			xs = append(xs, boolNumber(v.Bool[i]))
+		default:
+			xs = append(xs, float64(v.Int[i]))
+		}
 	}
-	s.min, s.max = min(s.min, x), max(s.max, x)
-	d := x - s.mean
-	s.mean += d / float64(s.n)
-	s.m2 += d * (x - s.mean)
-	if len(s.sample) < s.limit {
-		s.sample = append(s.sample, x)
-	} else if j := s.rng.Int64N(s.n); j < int64(s.limit) {
-		s.sample[j] = x
+	s.addAll(xs)
+	s.scratch = xs
+}
+
+// boolNumber returns 1 for true, 0 for false.
+func boolNumber(b bool) float64 {
+	if b {
+		return 1
 	}
+	return 0
 }
 
 func (s *numericStats) fill(cp *ColumnProfile) {

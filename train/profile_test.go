@@ -262,7 +262,7 @@ func TestCategoryStatsSpaceSaving(t *testing.T) {
 func TestNumericStatsReservoir(t *testing.T) {
 	s := numericStats{limit: 1_000, rng: rand.New(rand.NewPCG(sampleSeed, 0))}
 	for x := range 100_000 {
-		s.add(float64(x))
+		s.addAll([]float64{float64(x)})
 	}
 	var got ColumnProfile
 	s.fill(&got)

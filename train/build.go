@@ -80,9 +80,9 @@ func Build(ctx context.Context, o BuildOptions) (Manifest, error) {
 		q.Views = append(q.Views, pit.View{CV: v.cv, Which: v.which, Keys: keys})
 	}
 	offsets := offsets{m: map[string]map[int32]int64{}}
-	history := func(ctx context.Context, stream string, schema *schemas.Schema, workers int, fn func(*offline.Batch) error) error {
+	history := func(ctx context.Context, stream string, schema *schemas.Schema, workers int, fields []int, fn func(*offline.Batch) error) error {
 		opts := historyRange(q)
-		opts.Workers = workers
+		opts.Workers, opts.Fields, opts.NoEventID = workers, fields, true
 		return offline.ScanBatches(ctx, o.OfflineDir, stream, schema, opts, func(b *offline.Batch) error {
 			offsets.note(stream, b)
 			return fn(b)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	gocmp "github.com/google/go-cmp/cmp"
@@ -135,5 +136,39 @@ func TestScanForeignFile(t *testing.T) {
 	}
 	if diff := gocmp.Diff(want, fromBatches); diff != "" {
 		t.Errorf("batches (-want +got):\n%s", diff)
+	}
+
+	// Some fields only, without event ids: the same values of those
+	// fields, the other vectors empty.
+	opts.Fields, opts.NoEventID = []int{0, 3, 4}, true
+	var some []Row
+	err = ScanBatches(t.Context(), dir, "txns", foreignSchema(), opts, func(b *Batch) error {
+		if len(b.EventID) != 0 {
+			t.Errorf("batch of %d rows has %d event ids, want none", b.Len, len(b.EventID))
+		}
+		for f := range b.Fields {
+			if n := b.Fields[f].len(); !slices.Contains(opts.Fields, f) && n != 0 {
+				t.Errorf("field %d, not asked for, has %d values", f, n)
+			}
+		}
+		for i := range b.Len {
+			r := Row{EventTime: b.EventTime[i], Arrival: b.Arrival[i], Partition: b.Partition[i], Offset: b.Offset[i]}
+			for _, f := range opts.Fields {
+				r.Values = append(r.Values, b.Fields[f].Value(i))
+			}
+			some = append(some, r)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantSome []Row
+	for _, w := range want {
+		wantSome = append(wantSome, Row{EventTime: w.EventTime, Arrival: w.Arrival, Partition: w.Partition, Offset: w.Offset,
+			Values: []any{w.Values[0], w.Values[3], w.Values[4]}})
+	}
+	if diff := gocmp.Diff(wantSome, some); diff != "" {
+		t.Errorf("batches of some fields (-want +got):\n%s", diff)
 	}
 }

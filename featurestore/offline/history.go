@@ -35,6 +35,12 @@ type HistoryOptions struct {
 	// order). With more, fn is called from several goroutines at once and
 	// must be safe for that.
 	Workers int
+	// Fields, when not nil, lists the schema fields (indexes into its
+	// Fields) that ScanBatches reads: the Vectors of the others stay empty,
+	// and their columns are not decompressed. NoEventID likewise leaves
+	// Batch.EventID empty. Scan, which hands on whole rows, ignores both.
+	Fields    []int
+	NoEventID bool
 
 	// trace, when set, records what a scan read; tests check pruning with
 	// it.
@@ -448,6 +454,10 @@ func (sc *scanner) readGroup(rg parquet.RowGroup, cols *fileColumns) error {
 	}
 	for i, f := range sc.schema.Fields {
 		d, v := &cols.fields[i], &b.Fields[i]
+		if !sc.reads(i) {
+			v.reset(f.Type, 0)
+			continue
+		}
 		v.reset(f.Type, n)
 		if d.kind == decodeConstant {
 			for range n {
@@ -474,6 +484,10 @@ func (sc *scanner) readGroup(rg parquet.RowGroup, cols *fileColumns) error {
 	}
 	for i, m := range meta {
 		v := &sc.meta[i]
+		if i == 0 && sc.fn == nil && sc.opts.NoEventID {
+			v.reset(m.typ, 0)
+			continue
+		}
 		v.reset(m.typ, n)
 		if err := readColumn(chunks[m.col], m.kind, v, &sc.vals); err != nil {
 			return fmt.Errorf("column %d: %w", m.col, err)
@@ -490,6 +504,11 @@ func (sc *scanner) readGroup(rg parquet.RowGroup, cols *fileColumns) error {
 	}
 	sc.filter()
 	return nil
+}
+
+// reads reports whether the scan reads schema field i.
+func (sc *scanner) reads(i int) bool {
+	return sc.fn != nil || sc.opts.Fields == nil || slices.Contains(sc.opts.Fields, i)
 }
 
 // filter drops the batch's rows that the options do not keep.

@@ -40,10 +40,12 @@ type Query struct {
 
 // History reads a stream's offline history on workers goroutines,
 // calling fn with batches of rows (offline.ScanBatches); each batch's
-// Worker says which goroutine read it. fn must not keep the batch. The
+// Worker says which goroutine read it. fn must not keep the batch. fields
+// are the schema fields (indexes) the engine reads, nil for all; it never
+// reads event ids (offline.HistoryOptions.Fields and NoEventID). The
 // offline store holds each event id once, so the engine sees no
 // duplicates.
-type History func(ctx context.Context, stream string, schema *schemas.Schema, workers int, fn func(*offline.Batch) error) error
+type History func(ctx context.Context, stream string, schema *schemas.Schema, workers int, fields []int, fn func(*offline.Batch) error) error
 
 // DefaultMemoryLimit is the history a run holds in memory (encoded) before
 // it spills to disk.
@@ -154,7 +156,7 @@ func (r *run) stream(ctx context.Context, history History, name string, views []
 	}
 	sp := newSpill(r.opts.MemoryLimit, r.opts.TempDir, arenas)
 	defer sp.close()
-	err := history(ctx, name, schema, workers, func(b *offline.Batch) error {
+	err := history(ctx, name, schema, workers, readFields(readers[0].views), func(b *offline.Batch) error {
 		rd := &readers[b.Worker]
 		sp.mu[b.Worker].Lock()
 		grew := rd.read(b)

@@ -52,6 +52,21 @@ func newReader(qv []View, views []int, ents []byKey, worker int, a *arena) reade
 	return rd
 }
 
+// readFields returns the schema fields that views read: their keys and
+// inputs when every one reads them straight from the columns, else nil
+// (all of them: filters and derived fields may read any).
+func readFields(views []readView) []int {
+	var fields []int
+	for _, rv := range views {
+		if !rv.direct {
+			return nil
+		}
+		fields = append(append(fields, rv.keyFields...), rv.inputs...)
+	}
+	slices.Sort(fields)
+	return slices.Compact(fields)
+}
+
 // read files a batch's events and returns how many bytes they took.
 func (rd *reader) read(b *offline.Batch) int {
 	grew := 0
@@ -99,7 +114,7 @@ func (rd *reader) readApplied(rv *readView, b *offline.Batch) int {
 		for f := range b.Fields {
 			rd.values[f] = b.Fields[f].Value(i)
 		}
-		ev := schemas.Event{ID: b.EventID[i], Time: b.EventTime[i], Values: rd.values}
+		ev := schemas.Event{Time: b.EventTime[i], Values: rd.values}
 		key, values, pass := rv.v.CV.Apply(&ev)
 		if !pass {
 			continue

@@ -8,7 +8,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -123,20 +122,10 @@ func (r *run) stream(ctx context.Context, history History, name string, views []
 	var all []*entity
 	ents := make([]byKey, len(views))
 	for j, vi := range views {
-		m := r.group(&r.q.Views[vi], vi)
-		// In key order, and side by side in memory: files keep entities
-		// sorted by key, so the history readers' lookups and appends walk
-		// these nearly in sequence, neighbours have their events side by
-		// side in the arenas, and a sweep in this order reads memory
-		// nearly in sequence.
-		ents[j].keys = packed(slices.Sorted(maps.Keys(m)))
-		flat := make([]entity, len(m))
-		for i, key := range ents[j].keys {
-			flat[i] = *m[key]
-			e := &flat[i]
+		ents[j] = r.group(&r.q.Views[vi], vi)
+		for _, e := range ents[j].ents {
 			e.idx = int32(len(all))
 			all = append(all, e)
-			ents[j].ents = append(ents[j].ents, e)
 		}
 	}
 	var schema *schemas.Schema
@@ -208,22 +197,58 @@ func packed(keys []string) []string {
 	return out
 }
 
-// group gathers a view's spine rows by entity key, each entity's rows in
-// time order.
-func (r *run) group(v *View, vi int) map[string]*entity {
-	ents := map[string]*entity{}
+// group gathers a view's spine rows by entity key ("" for rows without
+// one, which see no events). The entities come in key order, and side by
+// side in memory: files keep entities sorted by key, so the history
+// readers' lookups and appends walk them nearly in sequence, neighbours
+// have their events side by side in the arenas, and a sweep in this order
+// reads memory nearly in sequence. Each entity's rows are in time order.
+func (r *run) group(v *View, vi int) byKey {
+	index := map[string]int32{}
+	var keys []string
+	var counts []int32
+	of := make([]int32, len(v.Keys)) // each row's entity, in order of first sight
 	for i, k := range v.Keys {
-		e := ents[k]
-		if e == nil {
-			e = &entity{vi: vi}
-			ents[k] = e
+		e, ok := index[k]
+		if !ok {
+			e = int32(len(keys))
+			index[k] = e
+			keys, counts = append(keys, k), append(counts, 0)
 		}
-		e.rows = append(e.rows, int32(i))
+		of[i] = e
+		counts[e]++
 	}
-	for _, e := range ents {
+	order := make([]int32, len(keys)) // entities in key order
+	for e := range order {
+		order[e] = int32(e)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(keys[a], keys[b]) })
+	rank := make([]int32, len(keys))
+	sorted := make([]string, len(keys))
+	for x, e := range order {
+		rank[e], sorted[x] = int32(x), keys[e]
+	}
+	// Rows by entity, each entity's in spine order, then time order.
+	starts := make([]int32, len(keys)+1)
+	for x, e := range order {
+		starts[x+1] = starts[x] + counts[e]
+	}
+	rows := make([]int32, len(v.Keys))
+	next := slices.Clone(starts[:len(keys)])
+	for i, e := range of {
+		x := rank[e]
+		rows[next[x]] = int32(i)
+		next[x]++
+	}
+	flat := make([]entity, len(keys))
+	out := byKey{keys: packed(sorted), ents: make([]*entity, len(keys))}
+	for x := range flat {
+		e := &flat[x]
+		e.vi, e.rows = vi, rows[starts[x]:starts[x+1]:starts[x+1]]
 		slices.SortStableFunc(e.rows, func(a, b int32) int { return cmp.Compare(r.q.Times[a], r.q.Times[b]) })
+		out.ents[x] = e
 	}
-	return ents
+	return out
 }
 
 // evaluate sweeps entities on the workers.

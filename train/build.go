@@ -49,10 +49,32 @@ type BuildOptions struct {
 
 // spine is a spine held in memory, column by column.
 type spine struct {
-	cols   []Column
-	values [][]any // per column, per row
-	times  []int64
-	desc   string
+	cols  []Column
+	vecs  []Vector // per column, one value per row
+	times []int64
+	desc  string
+}
+
+// add appends a row of values, one per column, as files.Spine.Next gives
+// them.
+func (sp *spine) add(row []any) error {
+	for i, v := range row {
+		if err := sp.vecs[i].add(sp.cols[i], v); err != nil {
+			return fmt.Errorf("spine %s: row %d: column %q: %w", sp.desc, len(sp.times)+1, sp.cols[i].Name, err)
+		}
+	}
+	return nil
+}
+
+// reserve makes room for n rows.
+func (sp *spine) reserve(n int) {
+	if sp.vecs == nil {
+		sp.vecs = make([]Vector, len(sp.cols))
+	}
+	for i := range sp.vecs {
+		sp.vecs[i].reserve(sp.cols[i], n)
+	}
+	sp.times = slices.Grow(sp.times, n)
 }
 
 // Build joins a spine with features through the point-in-time engine and
@@ -161,9 +183,13 @@ func (sp *spine) keys(ent *featurestore.Entity) ([]string, error) {
 	for row := range out {
 		missing := false
 		for i, c := range idx {
-			v := sp.values[c][row]
-			missing = missing || v == nil
-			parts[i] = schemas.KeyPart(v)
+			v := &sp.vecs[c]
+			missing = missing || v.null(row)
+			if sp.cols[c].Type == schemas.String {
+				parts[i] = v.Str[row]
+			} else {
+				parts[i] = schemas.KeyPart(v.Int[row])
+			}
 		}
 		if !missing {
 			out[row] = schemas.JoinKey(parts)
@@ -235,7 +261,7 @@ func spineFromFile(path, tsCol string, keyTypes map[string]schemas.Type) (*spine
 	for _, c := range f.Columns() {
 		sp.cols = append(sp.cols, Column{Name: c.Name, Type: c.Type, Nullable: c.Nullable})
 	}
-	sp.values = make([][]any, len(sp.cols))
+	sp.reserve(max(0, int(f.Rows())))
 	ti := f.TimeIndex()
 	row := make([]any, len(sp.cols))
 	for {
@@ -249,10 +275,10 @@ func spineFromFile(path, tsCol string, keyTypes map[string]schemas.Type) (*spine
 		if row[ti] == nil {
 			return nil, fmt.Errorf("spine %s: row %d has no timestamp", path, len(sp.times)+1)
 		}
-		sp.times = append(sp.times, row[ti].(int64))
-		for i, v := range row {
-			sp.values[i] = append(sp.values[i], v)
+		if err := sp.add(row); err != nil {
+			return nil, err
 		}
+		sp.times = append(sp.times, row[ti].(int64))
 	}
 }
 
@@ -279,12 +305,16 @@ func spineFromStream(ctx context.Context, o BuildOptions, keys []string) (*spine
 		idx = append(idx, i)
 	}
 	sp.cols = append(sp.cols, Column{Name: files.DefaultTimestampColumn, Type: schemas.Timestamp})
-	sp.values = make([][]any, len(sp.cols))
+	sp.reserve(0)
+	values := make([]any, len(sp.cols))
 	err := offline.Scan(ctx, o.OfflineDir, st.Name, sc, offline.HistoryOptions{}, func(row *offline.Row) error {
 		for c, i := range idx {
-			sp.values[c] = append(sp.values[c], row.Values[i])
+			values[c] = row.Values[i]
 		}
-		sp.values[len(idx)] = append(sp.values[len(idx)], row.EventTime)
+		values[len(idx)] = row.EventTime
+		if err := sp.add(values); err != nil {
+			return err
+		}
 		sp.times = append(sp.times, row.EventTime)
 		return nil
 	})

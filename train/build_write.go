@@ -1,7 +1,7 @@
 package train
 
 import (
-	"fmt"
+	"slices"
 
 	"github.com/sluicehq/sluice/featurestore/pit"
 	"github.com/sluicehq/sluice/featurestore/window"
@@ -36,10 +36,7 @@ func write(o BuildOptions, sp *spine, q pit.Query, res pit.Result, offsets map[s
 			refs = append(refs, FeatureRef{View: v.CV.View.Name, Feature: f.Name, Version: v.CV.View.Version, Column: c.Name})
 		}
 	}
-	all, err := sp.vectors()
-	if err != nil {
-		return Manifest{}, err
-	}
+	all := sp.vectors()
 	for vi := range q.Views {
 		for _, c := range res[vi] {
 			all = append(all, resultVector(c))
@@ -60,32 +57,17 @@ func write(o BuildOptions, sp *spine, q pit.Query, res pit.Result, offsets map[s
 	return w.Close(m)
 }
 
-// vectors returns the spine's columns as vectors and drops its boxed
-// values, which nothing reads after. Nulls pass as they are, for WriteBlock
-// to check against the columns.
-func (sp *spine) vectors() ([]Vector, error) {
-	out := make([]Vector, len(sp.cols))
-	for i, c := range sp.cols {
-		v := &out[i]
-		v.reserve(c, len(sp.values[i]))
-		nulls := false
-		for r, x := range sp.values[i] {
-			if x == nil {
-				v.addZero(c)
-				v.Null = append(v.Null, true)
-				nulls = true
-				continue
-			}
-			if err := v.add(c, x); err != nil {
-				return nil, fmt.Errorf("write row %d: column %q: %w", r, c.Name, err)
-			}
-		}
-		if !nulls {
+// vectors returns the spine's columns as vectors, without the null marks
+// of those that hold no null.
+func (sp *spine) vectors() []Vector {
+	out := make([]Vector, len(sp.vecs))
+	for i, v := range sp.vecs {
+		if !slices.Contains(v.Null, true) {
 			v.Null = nil
 		}
-		sp.values[i] = nil
+		out[i] = v
 	}
-	return out, nil
+	return out
 }
 
 // resultVector returns a feature's result column as a vector, sharing its

@@ -31,6 +31,9 @@ type Spine interface {
 	Columns() []Column
 	// TimeIndex returns the index of the timestamp column in Columns.
 	TimeIndex() int
+	// Rows returns how many rows the file holds, or -1 when that is not
+	// known before reading them (CSV).
+	Rows() int64
 	// Next fills row, which must have one element per column, with the next
 	// row's values: string, int64, float64, bool, int64 µs since the Unix
 	// epoch for timestamps, nil for null. It returns io.EOF after the last

@@ -239,6 +239,8 @@ func (s *csvSpine) Columns() []Column { return slices.Clone(s.columns) }
 
 func (s *csvSpine) TimeIndex() int { return s.layout.timeIndex }
 
+func (s *csvSpine) Rows() int64 { return -1 }
+
 func (s *csvSpine) Next(row []any) error {
 	if s.closed {
 		return ErrClosed

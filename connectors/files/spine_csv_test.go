@@ -122,6 +122,9 @@ func TestCSVSpine(t *testing.T) {
 			if got := sp.TimeIndex(); got != tt.time {
 				t.Errorf("TimeIndex() = %d, want %d", got, tt.time)
 			}
+			if got, want := sp.Rows(), int64(-1); got != want {
+				t.Errorf("Rows() = %d, want %d", got, want)
+			}
 			if diff := cmp.Diff(tt.rows, readAll(t, sp)); diff != "" {
 				t.Errorf("rows (-want +got):\n%s", diff)
 			}

@@ -342,6 +342,14 @@ func (s *parquetSpine) Columns() []Column { return slices.Clone(s.columns) }
 
 func (s *parquetSpine) TimeIndex() int { return s.layout.timeIndex }
 
+func (s *parquetSpine) Rows() int64 {
+	var n int64
+	for _, g := range s.groups {
+		n += g.NumRows()
+	}
+	return n
+}
+
 func (s *parquetSpine) Next(row []any) error {
 	if s.closed {
 		return ErrClosed

@@ -1,10 +1,17 @@
 package train_test
 
 import (
+	"bytes"
 	"fmt"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/sluicehq/sluice/featurestore"
 	"github.com/sluicehq/sluice/featurestore/offline"
@@ -111,5 +118,96 @@ func TestBuildFromSpineStream(t *testing.T) {
 	}
 	if m.Spine != "stream:txns" || m.Label != "is_fraud" || m.SourceOffsets["txns"][0] != 4 || len(m.Features) != 3 {
 		t.Errorf("manifest spine %q label %q offsets %v features %v", m.Spine, m.Label, m.SourceOffsets, m.Features)
+	}
+}
+
+// TestBuildInRuns builds the same training sets with the spine joined at
+// once and in runs of a few rows, from a spine file and from a stream: the
+// rows, the profile and the source offsets must not change.
+func TestBuildInRuns(t *testing.T) {
+	repo, err := featurestore.Parse(map[string][]byte{"r.yaml": []byte(buildRepo)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	sink, err := offline.Open(data, offline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := repo.Streams["txns"].Schema
+	base := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range 300 {
+		user := fmt.Sprintf("u%d", r.IntN(6))
+		ts := base + r.Int64N(48*3600)*1e6
+		sink.Add(schema, offline.Row{
+			Values: []any{user, float64(r.IntN(1000)) / 10, r.IntN(2) == 0, ts}, Key: user, EventID: fmt.Sprintf("e%d", i),
+			EventTime: ts, Arrival: ts, Partition: int32(i % 2), Offset: int64(i / 2),
+		})
+	}
+	if err := sink.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var csv strings.Builder
+	csv.WriteString("user_id,timestamp,label\n")
+	for i := range 200 {
+		at := time.UnixMicro(base + r.Int64N(50*3600)*1e6).UTC().Format(time.RFC3339)
+		fmt.Fprintf(&csv, "u%d,%s,%d\n", r.IntN(8), at, i) // u6 and u7 have no history
+	}
+	spinePath := filepath.Join(t.TempDir(), "spine.csv")
+	if err := os.WriteFile(spinePath, []byte(csv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []struct {
+		name string
+		o    train.BuildOptions
+		rows int64
+	}{
+		{"file", train.BuildOptions{SpineFile: spinePath}, 200},
+		{"stream", train.BuildOptions{SpineStream: "txns", Label: "is_fraud"}, 300},
+	} {
+		build := func(spineRows int) (train.Manifest, [][]any, []byte) {
+			o := src.o
+			o.Repo, o.Features, o.OfflineDir, o.SpineRows = repo, []string{"u:*"}, data, spineRows
+			o.Out = filepath.Join(t.TempDir(), "ds")
+			var joined int64
+			o.Progress = func(_, spine int64) { joined = max(joined, spine) }
+			m, err := train.Build(t.Context(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if joined != src.rows {
+				t.Errorf("%s, runs of %d: progress reached %d spine rows, want %d", src.name, spineRows, joined, src.rows)
+			}
+			var rows [][]any
+			if _, err := train.ReadRows(o.Out, func(row []any) error {
+				rows = append(rows, slices.Clone(row))
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			profile, err := os.ReadFile(filepath.Join(o.Out, "profile.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m, rows, profile
+		}
+		m1, rows1, prof1 := build(0)
+		m2, rows2, prof2 := build(7)
+		if m1.Rows != src.rows || m2.Rows != src.rows {
+			t.Fatalf("%s: %d and %d rows, want %d", src.name, m1.Rows, m2.Rows, src.rows)
+		}
+		if diff := cmp.Diff(rows1, rows2); diff != "" {
+			t.Errorf("%s: rows differ (-at once +in runs):\n%s", src.name, diff)
+		}
+		if !bytes.Equal(prof1, prof2) {
+			t.Errorf("%s: profiles differ:\n%s\n%s", src.name, prof1, prof2)
+		}
+		if diff := cmp.Diff(m1.SourceOffsets, m2.SourceOffsets); diff != "" || m1.Spine != m2.Spine {
+			t.Errorf("%s: manifests differ: spine %q and %q, offsets (-at once +in runs):\n%s", src.name, m1.Spine, m2.Spine, diff)
+		}
 	}
 }

@@ -24,37 +24,38 @@ func FeatureColumn(view, feature string, s window.Spec) Column {
 // blockRows is how many rows write hands the Writer at once.
 const blockRows = 64 << 10
 
-// write writes the spine's rows with the feature values, in spine order.
-func write(o BuildOptions, sp *spine, q pit.Query, res pit.Result, offsets map[string]map[int32]int64) (Manifest, error) {
-	cols := append([]Column(nil), sp.cols...)
+// datasetColumns returns a training set's columns, the spine's then the
+// features', and the features' references.
+func datasetColumns(spineCols []Column, views []*view) ([]Column, []FeatureRef) {
+	cols := slices.Clone(spineCols)
 	var refs []FeatureRef
-	for _, v := range q.Views {
-		for _, k := range v.Which {
-			f := v.CV.View.Features[k]
-			c := FeatureColumn(v.CV.View.Name, f.Name, v.CV.Specs[k])
+	for _, v := range views {
+		for _, k := range v.which {
+			f := v.cv.View.Features[k]
+			c := FeatureColumn(v.cv.View.Name, f.Name, v.cv.Specs[k])
 			cols = append(cols, c)
-			refs = append(refs, FeatureRef{View: v.CV.View.Name, Feature: f.Name, Version: v.CV.View.Version, Column: c.Name})
+			refs = append(refs, FeatureRef{View: v.cv.View.Name, Feature: f.Name, Version: v.cv.View.Version, Column: c.Name})
 		}
 	}
+	return cols, refs
+}
+
+// writeRun writes a run of spine rows with their feature values, in spine
+// order.
+func writeRun(w *Writer, sp *spine, res pit.Result) error {
 	all := sp.vectors()
-	for vi := range q.Views {
+	for vi := range res {
 		for _, c := range res[vi] {
 			all = append(all, resultVector(c))
 		}
 	}
-	w, err := NewWriter(o.Out, cols, o.Writer)
-	if err != nil {
-		return Manifest{}, err
-	}
 	b := Block{Rows: len(sp.times), Cols: all}
 	for lo := 0; lo < b.Rows; lo += blockRows {
 		if err := w.WriteBlock(b.slice(lo, min(lo+blockRows, b.Rows))); err != nil {
-			_ = w.Abort()
-			return Manifest{}, err
+			return err
 		}
 	}
-	m := Manifest{Mode: q.Mode.String(), Spine: sp.desc, Label: o.Label, Features: refs, SourceOffsets: offsets}
-	return w.Close(m)
+	return nil
 }
 
 // vectors returns the spine's columns as vectors, without the null marks

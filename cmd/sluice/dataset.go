@@ -87,6 +87,7 @@ func datasetBuildCmd(g *globals) *cobra.Command {
 	fl.IntVar(&o.Workers, "workers", 0, "entities evaluated in parallel (default: the CPUs)")
 	fl.Int64Var(&memoryMiB, "memory-limit", 0, "MiB of history to hold in memory before spilling to --temp-dir (default 2048; -1: no limit)")
 	fl.StringVar(&o.TempDir, "temp-dir", "", "directory for spilled history (default: the system's temporary directory)")
+	fl.IntVar(&o.SpineRows, "spine-rows", 0, fmt.Sprintf("spine rows joined at once (default %d); a longer spine is joined in runs, each reading the history again", train.DefaultSpineRows))
 	return cmd
 }
 

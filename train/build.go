@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -108,6 +109,12 @@ type build struct {
 // join joins a run of spine rows with the features, reading the history
 // once, and writes the rows.
 func (bd *build) join(ctx context.Context, sp *spine) error {
+	if sp.first > 0 {
+		// The last run's history and values are garbage now: collect them
+		// before this run reads the history again, rather than let the
+		// heap grow to twice its size first.
+		runtime.GC()
+	}
 	q := pit.Query{Times: sp.times, Mode: bd.o.Mode}
 	for _, v := range bd.views {
 		keys, err := sp.keys(v.cv.Entity)

@@ -200,33 +200,12 @@ func (l *Layout) Add(st *State, e *Event, windowed bool) {
 	if !st.HasSeen || e.Time < st.Seen {
 		st.Seen, st.HasSeen, st.BaseDirty = e.Time, true, true
 	}
+	one := [1]Event{*e}
 	for g := range l.Grids {
 		if g != l.Long && !windowed {
 			continue
 		}
-		grid := &l.Grids[g]
-		start := Floor(e.Time, grid.Width)
-		if st.trimmed && g != l.Long && start+grid.Width <= st.floor {
-			continue
-		}
-		var parts []Partial
-		if g == l.Long && start < st.Horizon {
-			parts, st.BaseDirty = st.Base, true
-		} else {
-			tile := st.tile(g, start, len(grid.Specs))
-			tile.Min, tile.Max = min(tile.Min, e.Time), max(tile.Max, e.Time)
-			tile.Dirty = true
-			parts = tile.Parts
-		}
-		for j, si := range grid.Specs {
-			s := &l.Specs[si]
-			if !windowed && s.hop() > 0 {
-				continue // a windowed spec sharing the long grid
-			}
-			if c, ok := s.input(e); ok {
-				parts[j].add(s, e.Time, e.Seq, c)
-			}
-		}
+		l.addTile(st, g, Floor(e.Time, l.Grids[g].Width), one[:], windowed)
 	}
 }
 

@@ -44,10 +44,10 @@ features:
   - {name: last_amount, field: amount, agg: last}
 `
 
-// TestBuildFromSpineStream makes every event of a stream a row at its own
-// time: a row never sees its own event (nor one at the same time), and its
-// label passes through.
-func TestBuildFromSpineStream(t *testing.T) {
+// buildStore parses buildRepo and opens an offline store in a new
+// directory.
+func buildStore(t *testing.T) (*featurestore.Repo, string, *offline.Sink) {
+	t.Helper()
 	repo, err := featurestore.Parse(map[string][]byte{"r.yaml": []byte(buildRepo)})
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +57,14 @@ func TestBuildFromSpineStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return repo, data, sink
+}
+
+// TestBuildFromSpineStream makes every event of a stream a row at its own
+// time: a row never sees its own event (nor one at the same time), and its
+// label passes through.
+func TestBuildFromSpineStream(t *testing.T) {
+	repo, data, sink := buildStore(t)
 	schema := repo.Streams["txns"].Schema
 	base := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC).UnixMicro()
 	// u1: amounts 1, 2, 4 at 0, 10 and 10 minutes (a tie); u2: 8 at 5.
@@ -125,15 +133,7 @@ func TestBuildFromSpineStream(t *testing.T) {
 // once and in runs of a few rows, from a spine file and from a stream: the
 // rows, the profile and the source offsets must not change.
 func TestBuildInRuns(t *testing.T) {
-	repo, err := featurestore.Parse(map[string][]byte{"r.yaml": []byte(buildRepo)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := t.TempDir()
-	sink, err := offline.Open(data, offline.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo, data, sink := buildStore(t)
 	schema := repo.Streams["txns"].Schema
 	base := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
 	r := rand.New(rand.NewPCG(5, 6))

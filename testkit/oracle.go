@@ -238,7 +238,8 @@ func oracleAgg(f featurestore.Feature, in []OracleEvent, seen, older bool) Oracl
 func oracleLess(a, b any) bool {
 	switch x := a.(type) {
 	case float64:
-		return x < b.(float64)
+		y := b.(float64)
+		return x < y || (math.IsNaN(y) && !math.IsNaN(x)) // NaN above every number
 	case int64:
 		return x < b.(int64)
 	case string:

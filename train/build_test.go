@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,8 +174,13 @@ func TestBuildInRuns(t *testing.T) {
 			o := src.o
 			o.Repo, o.Features, o.OfflineDir, o.SpineRows = repo, []string{"u:*"}, data, spineRows
 			o.Out = filepath.Join(t.TempDir(), "ds")
+			var mu sync.Mutex
 			var joined int64
-			o.Progress = func(_, spine int64) { joined = max(joined, spine) }
+			o.Progress = func(_, spine int64) {
+				mu.Lock()
+				joined = max(joined, spine)
+				mu.Unlock()
+			}
 			m, err := train.Build(t.Context(), o)
 			if err != nil {
 				t.Fatal(err)

@@ -18,6 +18,10 @@ import (
 // BuildOptions.SpineRows says otherwise.
 const DefaultSpineRows = 4 << 20
 
+// unknownRows is the room a run of a spine of unknown length starts
+// with; it grows as rows come.
+const unknownRows = 64 << 10
+
 // spine is a run of a spine's rows held in memory, column by column.
 type spine struct {
 	cols  []Column
@@ -142,9 +146,9 @@ func (s *fileSpine) describe() string  { return s.path }
 func (s *fileSpine) close() error      { return s.f.Close() }
 
 func (s *fileSpine) next() (*spine, error) {
-	size := s.rows
+	size := min(s.rows, unknownRows) // a CSV spine's length is not known
 	if s.left >= 0 {
-		size = int(min(int64(size), s.left))
+		size = int(min(int64(s.rows), s.left))
 	}
 	sp := newSpine(s.cols, s.path, s.done, size)
 	ti := s.f.TimeIndex()

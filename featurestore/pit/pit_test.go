@@ -283,3 +283,16 @@ func sameValue(agg window.Agg, got, want any) bool {
 	}
 	return cmp.Equal(got, want)
 }
+
+// TestRunNoFeatures asks a view for no feature: nothing to compute, in
+// either mode.
+func TestRunNoFeatures(t *testing.T) {
+	f := genHistory(t, rand.New(rand.NewPCG(1, 2)))
+	for _, mode := range []window.Mode{window.EventTime, window.AsServed} {
+		q := pit.Query{Times: []int64{f.rows[0].EventTime + 1}, Mode: mode, Views: []pit.View{{CV: f.cv, Keys: []string{f.rows[0].Key}}}}
+		res, err := pit.Run(t.Context(), q, f.history, pit.Options{Workers: 2})
+		if err != nil || len(res) != 1 || len(res[0]) != 0 {
+			t.Errorf("%s: result %v, error %v; want one view with no columns", mode, res, err)
+		}
+	}
+}

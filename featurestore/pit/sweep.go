@@ -95,6 +95,9 @@ func (s *sweeper) eval(p *part, t int64, raw window.RawFunc) {
 // arrived before t, with the online store's late-event rule.
 func (s *sweeper) sweep(e *entity) error {
 	r := s.r
+	if len(s.parts) == 0 {
+		return nil // no feature asked of the view
+	}
 	for _, p := range s.parts {
 		p.l.Reset(p.st)
 		p.last = math.MinInt64

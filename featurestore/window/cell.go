@@ -98,13 +98,16 @@ func (c Cell) Float() float64 { return math.Float64frombits(c.Num) }
 
 func (c Cell) Bool() bool { return c.Num == 1 }
 
-// lessCell orders two non-null cells of one kind.
+// lessCell orders two non-null cells of one kind. NaN orders above every
+// other float, as SQL engines order it, so that min and max are the same
+// however events are split into tiles.
 func lessCell(a, b Cell) bool {
 	switch a.Kind {
 	case KindInt:
 		return int64(a.Num) < int64(b.Num)
 	case KindFloat:
-		return a.Float() < b.Float()
+		x, y := a.Float(), b.Float()
+		return x < y || (math.IsNaN(y) && !math.IsNaN(x))
 	case KindString:
 		return a.Str < b.Str
 	case KindBool:

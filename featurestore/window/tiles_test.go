@@ -187,3 +187,25 @@ func encodeState(l *Layout, st *State) []string {
 	}
 	return out
 }
+
+// TestMinMaxNaN orders NaN above every number, so that min and max do not
+// depend on which events share a tile.
+func TestMinMaxNaN(t *testing.T) {
+	specs := []Spec{NewSpec(Min, 0, schemas.Float64, 0, 0, 0, 0), NewSpec(Max, 0, schemas.Float64, 0, 0, 0, 0)}
+	hour := int64(3600e6)
+	events := []Event{
+		{Time: 10 * hour, Seq: 1, Values: []any{-1.0}},
+		{Time: 11 * hour, Seq: 2, Values: []any{math.NaN()}},
+		{Time: 11*hour + 60e6, Seq: 3, Values: []any{-2.0}},
+	}
+	l := NewLayout(specs, time.Hour)
+	for _, layout := range []*Layout{l, l.Sub([]int{0, 1}, 1<<52)} {
+		st := layout.NewState()
+		layout.AddRun(st, events, true)
+		out := make([]Value, 2)
+		layout.Eval(12*hour, st, RawOf(events), out)
+		if min, max := out[0].V.(float64), out[1].V.(float64); min != -2 || !math.IsNaN(max) {
+			t.Errorf("tiles %d µs wide: min %v, max %v; want -2 and NaN", layout.Grids[layout.Long].Width, min, max)
+		}
+	}
+}

@@ -124,9 +124,9 @@ func (bd *build) join(ctx context.Context, sp *spine) error {
 		q.Views = append(q.Views, pit.View{CV: v.cv, Which: v.which, Keys: keys})
 	}
 	before := bd.history.Load()
-	history := func(ctx context.Context, stream string, schema *schemas.Schema, workers int, fields []int, fn func(*offline.Batch) error) error {
+	history := func(ctx context.Context, stream string, schema *schemas.Schema, workers int, cols pit.Columns, fn func(*offline.Batch) error) error {
 		opts := historyRange(q)
-		opts.Workers, opts.Fields, opts.NoEventID = workers, fields, true
+		opts.Workers, opts.Fields, opts.NoEventID, opts.NoArrival = workers, cols.Fields, true, !cols.Arrival
 		return offline.ScanBatches(ctx, bd.o.OfflineDir, stream, schema, opts, func(b *offline.Batch) error {
 			bd.offsets.note(stream, b)
 			bd.history.Add(int64(b.Len))

@@ -140,11 +140,11 @@ func TestScanForeignFile(t *testing.T) {
 
 	// Some fields only, without event ids: the same values of those
 	// fields, the other vectors empty.
-	opts.Fields, opts.NoEventID = []int{0, 3, 4}, true
+	opts.Fields, opts.NoEventID, opts.NoArrival = []int{0, 3, 4}, true, true
 	var some []Row
 	err = ScanBatches(t.Context(), dir, "txns", foreignSchema(), opts, func(b *Batch) error {
-		if len(b.EventID) != 0 {
-			t.Errorf("batch of %d rows has %d event ids, want none", b.Len, len(b.EventID))
+		if len(b.EventID) != 0 || len(b.Arrival) != 0 {
+			t.Errorf("batch of %d rows has %d event ids and %d arrivals, want none", b.Len, len(b.EventID), len(b.Arrival))
 		}
 		for f := range b.Fields {
 			if n := b.Fields[f].len(); !slices.Contains(opts.Fields, f) && n != 0 {
@@ -152,7 +152,7 @@ func TestScanForeignFile(t *testing.T) {
 			}
 		}
 		for i := range b.Len {
-			r := Row{EventTime: b.EventTime[i], Arrival: b.Arrival[i], Partition: b.Partition[i], Offset: b.Offset[i]}
+			r := Row{EventTime: b.EventTime[i], Partition: b.Partition[i], Offset: b.Offset[i]}
 			for _, f := range opts.Fields {
 				r.Values = append(r.Values, b.Fields[f].Value(i))
 			}
@@ -165,7 +165,7 @@ func TestScanForeignFile(t *testing.T) {
 	}
 	var wantSome []Row
 	for _, w := range want {
-		wantSome = append(wantSome, Row{EventTime: w.EventTime, Arrival: w.Arrival, Partition: w.Partition, Offset: w.Offset,
+		wantSome = append(wantSome, Row{EventTime: w.EventTime, Partition: w.Partition, Offset: w.Offset,
 			Values: []any{w.Values[0], w.Values[3], w.Values[4]}})
 	}
 	if diff := gocmp.Diff(wantSome, some); diff != "" {

@@ -37,10 +37,12 @@ type HistoryOptions struct {
 	Workers int
 	// Fields, when not nil, lists the schema fields (indexes into its
 	// Fields) that ScanBatches reads: the Vectors of the others stay empty,
-	// and their columns are not decompressed. NoEventID likewise leaves
-	// Batch.EventID empty. Scan, which hands on whole rows, ignores both.
+	// and their columns are not decompressed. NoEventID and NoArrival
+	// likewise leave Batch.EventID and Batch.Arrival empty. Scan, which
+	// hands on whole rows, ignores them all.
 	Fields    []int
 	NoEventID bool
+	NoArrival bool
 
 	// trace, when set, records what a scan read; tests check pruning with
 	// it.
@@ -484,7 +486,7 @@ func (sc *scanner) readGroup(rg parquet.RowGroup, cols *fileColumns) error {
 	}
 	for i, m := range meta {
 		v := &sc.meta[i]
-		if i == 0 && sc.fn == nil && sc.opts.NoEventID {
+		if sc.fn == nil && ((i == 0 && sc.opts.NoEventID) || (i == 2 && sc.opts.NoArrival)) {
 			v.reset(m.typ, 0)
 			continue
 		}

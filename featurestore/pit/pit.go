@@ -39,12 +39,21 @@ type Query struct {
 
 // History reads a stream's offline history on workers goroutines,
 // calling fn with batches of rows (offline.ScanBatches); each batch's
-// Worker says which goroutine read it. fn must not keep the batch. fields
-// are the schema fields (indexes) the engine reads, nil for all; it never
-// reads event ids (offline.HistoryOptions.Fields and NoEventID). The
+// Worker says which goroutine read it. fn must not keep the batch. cols
+// says what the engine reads of each row; it never reads event ids. The
 // offline store holds each event id once, so the engine sees no
 // duplicates.
-type History func(ctx context.Context, stream string, schema *schemas.Schema, workers int, fields []int, fn func(*offline.Batch) error) error
+type History func(ctx context.Context, stream string, schema *schemas.Schema, workers int, cols Columns, fn func(*offline.Batch) error) error
+
+// Columns says what of a stream's history a run reads (for
+// offline.HistoryOptions' Fields and NoArrival).
+type Columns struct {
+	// Fields are the schema fields (indexes) read, nil for all of them.
+	Fields []int
+	// Arrival says whether arrival times are read (as_served); without
+	// them, batches may come without Arrival.
+	Arrival bool
+}
 
 // DefaultMemoryLimit is the history a run holds in memory (encoded) before
 // it spills to disk.
@@ -145,7 +154,8 @@ func (r *run) stream(ctx context.Context, history History, name string, views []
 	}
 	sp := newSpill(r.opts.MemoryLimit, r.opts.TempDir, arenas)
 	defer sp.close()
-	err := history(ctx, name, schema, workers, readFields(readers[0].views), func(b *offline.Batch) error {
+	cols := Columns{Fields: readFields(readers[0].views), Arrival: r.q.Mode == window.AsServed}
+	err := history(ctx, name, schema, workers, cols, func(b *offline.Batch) error {
 		rd := &readers[b.Worker]
 		sp.mu[b.Worker].Lock()
 		grew := rd.read(b)

@@ -118,20 +118,23 @@ func genHistory(t *testing.T, r *rand.Rand) fixture {
 	return f
 }
 
-func (f fixture) history(_ context.Context, _ string, sc *schemas.Schema, workers int, fields []int, fn func(*offline.Batch) error) error {
-	return feed(sc, f.rows, workers, fields, fn)
+func (f fixture) history(_ context.Context, _ string, sc *schemas.Schema, workers int, cols pit.Columns, fn func(*offline.Batch) error) error {
+	return feed(sc, f.rows, workers, cols, fn)
 }
 
 // feed hands fn the rows in batches of a few rows, as workers would read
 // them, each batch from one worker.
-func feed(sc *schemas.Schema, rows []offline.Row, workers int, fields []int, fn func(*offline.Batch) error) error {
+func feed(sc *schemas.Schema, rows []offline.Row, workers int, cols pit.Columns, fn func(*offline.Batch) error) error {
 	for start := 0; start < len(rows); start += 5 {
 		b := batchOf(sc, rows[start:min(start+5, len(rows))])
-		// As the offline store reads them: only the fields asked for, and
-		// no event ids.
+		// As the offline store reads them: only the fields asked for, no
+		// event ids, and arrivals only when asked for.
 		b.EventID = nil
+		if !cols.Arrival {
+			b.Arrival = nil
+		}
 		for f := range b.Fields {
-			if fields != nil && !slices.Contains(fields, f) {
+			if cols.Fields != nil && !slices.Contains(cols.Fields, f) {
 				b.Fields[f] = offline.Vector{Type: b.Fields[f].Type}
 			}
 		}

@@ -93,7 +93,7 @@ func (rd *reader) readDirect(rv *readView, b *offline.Batch) int {
 		for _, f := range rv.inputs {
 			size += vectorSize(&b.Fields[f], i)
 		}
-		a.start(size, b.EventTime[i], b.Arrival[i], window.SeqOf(b.Partition[i], b.Offset[i]))
+		a.start(size, b.EventTime[i], arrival(b, i), window.SeqOf(b.Partition[i], b.Offset[i]))
 		slab := a.slab
 		for _, f := range rv.inputs {
 			slab = appendVector(slab, &b.Fields[f], i)
@@ -127,13 +127,22 @@ func (rd *reader) readApplied(rv *readView, b *offline.Batch) int {
 		for _, v := range values {
 			size += valueSize(v)
 		}
-		a.start(size, b.EventTime[i], b.Arrival[i], window.SeqOf(b.Partition[i], b.Offset[i]))
+		a.start(size, b.EventTime[i], arrival(b, i), window.SeqOf(b.Partition[i], b.Offset[i]))
 		for _, v := range values {
 			a.slab = window.AppendValue(a.slab, v)
 		}
 		grew += a.add(&e.chunks[rd.worker])
 	}
 	return grew
+}
+
+// arrival is row i's arrival time, or 0 when the batch has none (event_time
+// runs do not read them).
+func arrival(b *offline.Batch, i int) int64 {
+	if len(b.Arrival) == 0 {
+		return 0
+	}
+	return b.Arrival[i]
 }
 
 // entity returns the entity of key, or nil when no spine row asks about

@@ -96,8 +96,8 @@ func evalRow(t *testing.T, cv *featurestore.CompiledView, events []offline.Row, 
 	for i := range all {
 		all[i] = i
 	}
-	history := func(_ context.Context, _ string, sc *schemas.Schema, workers int, fields []int, fn func(*offline.Batch) error) error {
-		return feed(sc, events, workers, fields, fn)
+	history := func(_ context.Context, _ string, sc *schemas.Schema, workers int, cols pit.Columns, fn func(*offline.Batch) error) error {
+		return feed(sc, events, workers, cols, fn)
 	}
 	q := pit.Query{Times: []int64{row.t}, Mode: row.mode, Views: []pit.View{{CV: cv, Which: all, Keys: []string{row.user}}}}
 	res, err := pit.Run(t.Context(), q, history, pit.Options{Workers: 1})

@@ -87,7 +87,7 @@ func (m Mode) String() string {
 // Spec is one feature as the time rule sees it. Durations are microseconds.
 type Spec struct {
 	Agg    Agg
-	Input  int          // index into Event.Values; -1 when the aggregation reads no field (count of events)
+	Input  int          // index into Event.Values (or Cells); -1 when the aggregation reads no field (count of events)
 	Type   schemas.Type // the input's type; it decides sum's type (int64 or float64)
 	Window int64        // 0: lifetime (for last/first: bounded by TTL only)
 	Hop    int64        // 0: DefaultHop(Window)

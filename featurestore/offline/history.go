@@ -473,20 +473,22 @@ func (sc *scanner) readGroup(rg parquet.RowGroup, cols *fileColumns) error {
 			return fmt.Errorf("column %q has %d values for %d rows", f.Name, v.len(), n)
 		}
 	}
+	batches := sc.fn == nil // Scan's rows carry every column
 	meta := []struct {
 		col  int
 		kind decodeKind
 		typ  schemas.Type
+		skip bool
 	}{
-		{cols.eventID, decodeString, schemas.String},
-		{cols.eventTime, decodeInt64, schemas.Int64},
-		{cols.arrival, decodeInt64, schemas.Int64},
-		{cols.partition, decodeInt32, schemas.Int64},
-		{cols.offset, decodeInt64, schemas.Int64},
+		{cols.eventID, decodeString, schemas.String, batches && sc.opts.NoEventID},
+		{cols.eventTime, decodeInt64, schemas.Int64, false},
+		{cols.arrival, decodeInt64, schemas.Int64, batches && sc.opts.NoArrival},
+		{cols.partition, decodeInt32, schemas.Int64, false},
+		{cols.offset, decodeInt64, schemas.Int64, false},
 	}
 	for i, m := range meta {
 		v := &sc.meta[i]
-		if sc.fn == nil && ((i == 0 && sc.opts.NoEventID) || (i == 2 && sc.opts.NoArrival)) {
+		if m.skip {
 			v.reset(m.typ, 0)
 			continue
 		}

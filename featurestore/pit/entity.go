@@ -1,11 +1,6 @@
 package pit
 
-import (
-	"encoding/binary"
-	"slices"
-
-	"github.com/sluicehq/sluice/featurestore/window"
-)
+import "encoding/binary"
 
 // entity is one entity of one view: its spine rows and its events.
 type entity struct {
@@ -44,43 +39,6 @@ func (e *entity) size() int {
 		}
 	}
 	return n
-}
-
-// decode returns the entity's events, each with inputs cells, in evs and
-// cells reused, and lets go of the encoded form. ends receives where each
-// history worker's events end in evs.
-func (e *entity) decode(inputs int, evs []window.Event, cells []window.Cell, ends []int) ([]window.Event, []window.Cell, []int, error) {
-	n := e.events()
-	evs, ends = slices.Grow(evs[:0], n), ends[:0]
-	if cap(cells) < n*inputs {
-		cells = make([]window.Cell, n*inputs)
-	}
-	cells = cells[:n*inputs]
-	for k := range e.chunks {
-		for _, span := range e.chunks[k].spans {
-			d := window.NewDecoder(span)
-			for d.More() {
-				if len(evs) == n {
-					return nil, cells, ends, window.ErrCorrupt
-				}
-				i := len(evs)
-				ev := window.Event{Time: d.Varint(), Arrival: d.Varint(), Seq: d.Varint(), Cells: cells[i*inputs : (i+1)*inputs : (i+1)*inputs]}
-				for k := range ev.Cells {
-					ev.Cells[k] = d.Cell()
-				}
-				evs = append(evs, ev)
-			}
-			if err := d.Err(); err != nil {
-				return nil, cells, ends, err
-			}
-		}
-		e.chunks[k] = chunk{}
-		ends = append(ends, len(evs))
-	}
-	if len(evs) != n {
-		return nil, cells, ends, window.ErrCorrupt
-	}
-	return evs, cells, ends, nil
 }
 
 // arena holds one history worker's encoded events in large slabs, which

@@ -102,12 +102,10 @@ func (s *sweeper) sweep(e *entity) error {
 		p.l.Reset(p.st)
 		p.last = math.MinInt64
 	}
-	evs, cells, ends, err := e.decode(len(s.v.CV.Inputs), s.evs, s.cells, s.ends)
-	if err != nil {
+	if err := s.decode(e); err != nil {
 		return fmt.Errorf("view %q: %w", s.v.CV.View.Name, err)
 	}
-	s.cells, s.ends = cells, ends
-	evs = s.sort(evs, ends)
+	evs := s.sort()
 	if r.q.Mode == window.EventTime {
 		// Every event a state holds is before t, so a read needs raw
 		// events only for the tile that a first's ttl cuts.
@@ -179,17 +177,55 @@ func (s *sweeper) sweepServed(e *entity, evs []window.Event) error {
 	return nil
 }
 
-// sort orders evs by time, then seq. Each history worker's events, which
-// end at ends, are usually in order already: a worker reads files in date
-// order, and a file holds an entity's events in time order. Those runs are
-// merged, which is cheaper than sorting; evs and s.spare take turns
-// holding the result, which it returns.
-func (s *sweeper) sort(evs []window.Event, ends []int) []window.Event {
+// decode puts the entity's events in s.evs, their inputs in s.cells, and
+// where each history worker's events end in s.ends, and lets go of the
+// encoded form.
+func (s *sweeper) decode(e *entity) error {
+	n, inputs := e.events(), len(s.v.CV.Inputs)
+	evs, ends := slices.Grow(s.evs[:0], n), s.ends[:0]
+	if cap(s.cells) < n*inputs {
+		s.cells = make([]window.Cell, n*inputs)
+	}
+	cells := s.cells[:n*inputs]
+	for k := range e.chunks {
+		for _, span := range e.chunks[k].spans {
+			d := window.NewDecoder(span)
+			for d.More() {
+				if len(evs) == n {
+					return window.ErrCorrupt
+				}
+				i := len(evs)
+				ev := window.Event{Time: d.Varint(), Arrival: d.Varint(), Seq: d.Varint(), Cells: cells[i*inputs : (i+1)*inputs : (i+1)*inputs]}
+				for k := range ev.Cells {
+					ev.Cells[k] = d.Cell()
+				}
+				evs = append(evs, ev)
+			}
+			if err := d.Err(); err != nil {
+				return err
+			}
+		}
+		e.chunks[k] = chunk{}
+		ends = append(ends, len(evs))
+	}
+	if len(evs) != n {
+		return window.ErrCorrupt
+	}
+	s.evs, s.ends = evs, ends
+	return nil
+}
+
+// sort orders s.evs by time, then seq, and returns them. Each history
+// worker's events, which end at s.ends, are usually in order already: a
+// worker reads files in date order, and a file holds an entity's events in
+// time order. Those runs are merged, which is cheaper than sorting; s.evs
+// and s.spare take turns holding the result.
+func (s *sweeper) sort() []window.Event {
+	evs, ends := s.evs, s.ends
 	start := 0
 	for _, end := range ends {
 		if !slices.IsSortedFunc(evs[start:end], byTime) {
 			slices.SortFunc(evs, byTime)
-			s.evs = evs
 			return evs
 		}
 		start = end

@@ -145,25 +145,19 @@ func (p *Partial) addRun(s *Spec, evs []Event) {
 	}
 	// last takes the latest event with a value, first the earliest, except
 	// that among equal times first also takes the higher seq.
-	n, pick := 0, -1
+	n, pick, latest := 0, -1, -1
+	var c Cell
 	for i := range evs {
-		if _, ok := s.input(&evs[i]); ok {
-			n++
+		if v, ok := s.input(&evs[i]); ok {
+			n, latest = n+1, i
 			if pick < 0 || s.Agg == Last || evs[i].Time == evs[pick].Time {
-				pick = i
+				pick, c = i, v
 			}
 		}
 	}
 	if n == 0 {
 		return
 	}
-	latest := -1
-	for i := len(evs) - 1; latest < 0; i-- {
-		if _, ok := s.input(&evs[i]); ok {
-			latest = i
-		}
-	}
-	c, _ := s.input(&evs[pick])
 	t, seq := evs[pick].Time, evs[pick].Seq
 	if p.N == 0 || evs[latest].Time > p.Latest {
 		p.Latest = evs[latest].Time

@@ -33,6 +33,11 @@ func (e *Engine) prepare(ctx context.Context, topo *topology) error {
 	if e.history == nil {
 		return nil
 	}
+	if err := e.settle(); err != nil {
+		return err
+	}
+	// A backfill commits offsets of its own.
+	e.progress = nil
 	for _, job := range topo.byTopic {
 		if job.internal {
 			continue
@@ -186,6 +191,7 @@ func (bf *backfiller) commit(ctx context.Context, rows []offline.Row, offsets ma
 		return err
 	}
 	committed = true
+	e.cache.seal()
 	e.cache.committed()
 	bf.applied += applied
 	bf.taken += taken

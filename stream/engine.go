@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"time"
 
@@ -48,7 +49,26 @@ type Engine struct {
 	restoredEntries prometheus.Counter
 	// backfilled counts offline history rows applied to new view versions.
 	backfilled *prometheus.CounterVec
+	// progress holds, per progress name, the next offset of each partition
+	// as committed or in flight; a name missing is read from the store.
+	progress map[string]map[int32]int64
+	// flight is the batch being committed while the next one is applied,
+	// or nil. Only the goroutine that applies batches uses it.
+	flight *flight
 }
+
+// flight is a batch on its way to the store: its changelog and dead
+// letters are produced, then its transaction commits.
+type flight struct {
+	done chan struct{}
+	err  error // set before done closes
+	// seen holds the event ids the batch marked seen: the next batch is
+	// applied before they are in the store.
+	seen map[seenID]struct{}
+}
+
+// seenID is an event id under a progress name.
+type seenID struct{ ns, id string }
 
 // NewEngine builds an engine; producer writes dead letters.
 func NewEngine(cluster kafka.Cluster, reg *featurestore.Registry, store *online.Store, producer *kgo.Client, opts Options) *Engine {
@@ -115,7 +135,51 @@ func (e *Engine) offsets(name string) (map[int32]int64, error) { return e.store.
 
 func (e *Engine) names(job *streamJob) []string { return job.names() }
 
-func (e *Engine) idle(context.Context) error { return nil }
+// idle waits for the batch in flight: the job is between polls, stopping,
+// or giving partitions up.
+func (e *Engine) idle(context.Context) error { return e.settle() }
+
+// settle waits for the batch in flight to commit. When it failed, every
+// state and offset held in memory is forgotten, since they include its
+// changes, and its error returned.
+func (e *Engine) settle() error {
+	f := e.flight
+	if f == nil {
+		return nil
+	}
+	<-f.done
+	e.flight = nil
+	if f.err != nil {
+		e.forget()
+		return f.err
+	}
+	e.cache.committed()
+	return nil
+}
+
+// forget drops the states and offsets held in memory: they are read from
+// the store when next needed. No batch may be in flight.
+func (e *Engine) forget() {
+	e.cache.reset()
+	e.progress = nil
+}
+
+// committedProgress returns the next offsets under a progress name as
+// committed or in flight.
+func (e *Engine) committedProgress(name string) (map[int32]int64, error) {
+	if offs, ok := e.progress[name]; ok {
+		return offs, nil
+	}
+	offs, err := e.store.Offsets(name)
+	if err != nil {
+		return nil, err
+	}
+	if e.progress == nil {
+		e.progress = map[string]map[int32]int64{}
+	}
+	e.progress[name] = offs
+	return offs, nil
+}
 
 func (e *Engine) handle(ctx context.Context, topo *topology, recs []*kgo.Record) error {
 	for len(recs) > 0 {
@@ -160,22 +224,35 @@ type batch struct {
 	moved    map[progressAt]bool // offsets the batch advanced
 	out      outcome
 	arrival  int64 // the latest arrival time, µs
+	seen     map[seenID]struct{}
 }
 
-func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Record) error {
+// applyAll applies recs as one batch and hands it to a goroutine that
+// produces its changelog and commits it, while the caller goes on with the
+// next batch; the batch before must have committed first. A batch that
+// fails before that leaves the engine as it was.
+func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Record) (err error) {
 	bt := &batch{
 		b:        e.store.NewBatch(),
 		progress: map[string]map[int32]int64{},
 		touched:  map[*streamJob]map[int32]bool{},
 		moved:    map[progressAt]bool{},
 		out:      outcome{map[string]float64{}, map[string]float64{}, map[string]float64{}},
+		seen:     map[seenID]struct{}{},
 	}
-	defer bt.b.Discard()
-	committed := false
+	handed := false
 	defer func() {
-		if !committed {
-			e.cache.discard()
+		if handed {
+			return
 		}
+		bt.b.Discard()
+		// The states the batch changed may hold the changes of the batch
+		// in flight too: it must be in the store before they are read
+		// from it again.
+		if serr := e.settle(); serr != nil && err == nil {
+			err = serr
+		}
+		e.cache.discard()
 	}()
 	for _, r := range recs {
 		job := topo.byTopic[r.Topic]
@@ -211,6 +288,28 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 	for _, c := range bt.logs {
 		forward = append(forward, changeRecord(c))
 	}
+	if err := e.settle(); err != nil {
+		return err
+	}
+	e.cache.seal()
+	if e.progress == nil {
+		e.progress = map[string]map[int32]int64{}
+	}
+	for name, offs := range bt.progress {
+		e.progress[name] = offs
+	}
+	f := &flight{done: make(chan struct{}), seen: bt.seen}
+	e.flight, handed = f, true
+	go func() {
+		defer close(f.done)
+		f.err = e.commitBatch(ctx, bt, forward)
+	}()
+	return nil
+}
+
+// commitBatch produces a batch's records, then commits its transaction.
+func (e *Engine) commitBatch(ctx context.Context, bt *batch, forward []*kgo.Record) error {
+	defer bt.b.Discard()
 	if len(forward) > 0 {
 		if err := e.producer.ProduceSync(ctx, forward...).FirstErr(); err != nil {
 			return fmt.Errorf("write dead letters, repartitioned events and changelogs: %w", err)
@@ -220,9 +319,6 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 	if err := bt.b.Commit(); err != nil {
 		return err
 	}
-
-	committed = true
-	e.cache.committed()
 	e.commit.Observe(time.Since(start).Seconds())
 	for s, n := range bt.out.applied {
 		e.events.WithLabelValues(s, "applied").Add(n)
@@ -280,10 +376,11 @@ func (e *Engine) applyOne(bt *batch, job *streamJob, r *kgo.Record) error {
 	due := func(name string) (bool, error) {
 		offs, ok := bt.progress[name]
 		if !ok {
-			var err error
-			if offs, err = e.store.Offsets(name); err != nil {
+			base, err := e.committedProgress(name)
+			if err != nil {
 				return false, err
 			}
+			offs = maps.Clone(base)
 			bt.progress[name] = offs
 		}
 		if r.Offset < offs[r.Partition] {
@@ -325,7 +422,7 @@ func (e *Engine) applyOne(bt *batch, job *streamJob, r *kgo.Record) error {
 			continue
 		}
 		if !derived {
-			seen, err := b.Seen(vk, id)
+			seen, err := e.seen(b, vk, id)
 			if err != nil {
 				return err
 			}
@@ -336,6 +433,7 @@ func (e *Engine) applyOne(bt *batch, job *streamJob, r *kgo.Record) error {
 			if err := b.MarkSeen(vk, id); err != nil {
 				return err
 			}
+			bt.seen[seenID{vk, id}] = struct{}{}
 			bt.logs = append(bt.logs, e.store.SeenChange(cv.View.Name, vk, id, r.Partition))
 		}
 		applied = true
@@ -366,6 +464,17 @@ func (e *Engine) applyOne(bt *batch, job *streamJob, r *kgo.Record) error {
 		}
 	}
 	return nil
+}
+
+// seen reports whether an event id was seen under a progress name: by
+// the store, this batch included, or by the batch in flight.
+func (e *Engine) seen(b *online.Batch, ns, id string) (bool, error) {
+	if f := e.flight; f != nil {
+		if _, ok := f.seen[seenID{ns, id}]; ok {
+			return true, nil
+		}
+	}
+	return b.Seen(ns, id)
 }
 
 // addEvent adds one event to an entity's state. An event older than the

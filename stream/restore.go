@@ -19,6 +19,12 @@ import (
 // committed instead of replaying the stream. A changelog without offsets
 // for a partition (a view that never ran) leaves it to replay.
 func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[string]map[int32]kgo.Offset) error {
+	// The batch in flight commits first: a restore writes offsets of its
+	// own, and the memory's are read again from the store afterwards.
+	if err := e.settle(); err != nil {
+		return err
+	}
+	e.progress = nil
 	restored := false
 	for topic, parts := range assigned {
 		job := topo.byTopic[topic]

@@ -14,9 +14,10 @@ const DefaultStateCacheEntities = 100_000
 
 // stateCache holds recently used entity states in memory, most recent
 // first, so that applying an event reads no tiles from the store. It holds
-// at most max states between batches; a batch's states stay until it
-// commits. Every state it holds equals the committed one, or the committed
-// one plus the open batch's changes.
+// at most max states between batches, besides those of the open batch and
+// of the batch being committed, which stay until it commits. Every state
+// it holds equals the committed one plus the changes of the batch in
+// flight and of the open batch.
 type stateCache struct {
 	store *online.Store
 	max   int
@@ -38,7 +39,7 @@ type cached struct {
 	ent       string
 	partition int32 // the source partition the entity's records come from
 	st        *window.State
-	dirty     bool
+	dirty     bool // changed by the open batch
 }
 
 func newStateCache(store *online.Store, max int) *stateCache {
@@ -59,9 +60,10 @@ func (c *stateCache) get(cv *featurestore.CompiledView, ent string, partition in
 		c.touch(e)
 		return e.st, nil
 	}
-	// Not cached, so the open batch has not changed it: the committed state
-	// is current. Reading it outside the batch's transaction spares Badger
-	// sorting the batch's pending writes for every iterator.
+	// Not cached, so neither the open batch nor the one in flight has
+	// changed it: the committed state is current. Reading it outside the
+	// batch's transaction spares Badger sorting the batch's pending writes
+	// for every iterator.
 	st, err := c.store.LoadState(cv.View.Name, cv.View.Version, ent, cv.Layout)
 	if err != nil {
 		return nil, err
@@ -80,7 +82,8 @@ func (c *stateCache) touch(e *cached) {
 }
 
 // flush ages the open batch's states to horizon (µs: arrival minus the
-// view's keep) and writes their changes into b.
+// view's keep) and writes their changes into b. The states' flags are
+// cleared: b holds their changes now, and the next batch marks its own.
 func (c *stateCache) flush(b *online.Batch, arrival int64) error {
 	for _, e := range c.dirty {
 		keep := 2 * e.view.Layout.Retention
@@ -89,26 +92,39 @@ func (c *stateCache) flush(b *online.Batch, arrival int64) error {
 		if err := b.PutState(e.view.View.Name, e.view.View.Version, e.ent, e.view.Layout, e.st, keep); err != nil {
 			return err
 		}
+		e.st.Sweep()
 	}
 	return nil
 }
 
-// committed marks the open batch's states clean and trims the cache.
-func (c *stateCache) committed() {
+// seal hands the open batch's states to the commit: the batch flushed
+// them and is on its way to the store. They stay cached, unless discarded
+// or reset, until committed is called.
+func (c *stateCache) seal() {
 	for _, e := range c.dirty {
-		e.st.Sweep()
 		e.dirty = false
 	}
 	c.dirty = c.dirty[:0]
+}
+
+// committed records that the sealed batch is in the store, and trims the
+// cache to its bound; states of the open batch stay.
+func (c *stateCache) committed() {
 	for c.order.Len() > c.max {
 		el := c.order.Back()
-		delete(c.byKey, el.Value.(*cached).key)
+		e := el.Value.(*cached)
+		if e.dirty {
+			// The open batch touched every state in front of this one.
+			break
+		}
+		delete(c.byKey, e.key)
 		c.order.Remove(el)
 	}
 }
 
 // discard forgets the states the open batch changed: they are read again
-// from the store, as committed, when next needed.
+// from the store, as committed, when next needed. No batch may be in
+// flight.
 func (c *stateCache) discard() {
 	for _, e := range c.dirty {
 		if el, ok := c.byKey[e.key]; ok {
@@ -120,7 +136,7 @@ func (c *stateCache) discard() {
 }
 
 // reset forgets every state, for example when partitions move to another
-// worker, which may change them.
+// worker, which may change them. No batch may be in flight.
 func (c *stateCache) reset() {
 	c.byKey = map[stateKey]*list.Element{}
 	c.order.Init()

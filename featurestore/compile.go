@@ -44,6 +44,21 @@ func Compile(r *Repo, name string) (*CompiledView, error) {
 	if v == nil {
 		return nil, fmt.Errorf("unknown feature view %q", name)
 	}
+	return compile(r, v)
+}
+
+// CompilePrevious compiles the previous version of a view (Repo.Previous)
+// against r's streams and entities; nil when r keeps none.
+func CompilePrevious(r *Repo, name string) (*CompiledView, error) {
+	v := r.Previous[name]
+	if v == nil {
+		return nil, nil
+	}
+	return compile(r, v)
+}
+
+func compile(r *Repo, v *View) (*CompiledView, error) {
+	name := v.Name
 	st := r.Streams[v.Source]
 	ent := r.Entities[v.Entity]
 	if st == nil || ent == nil {

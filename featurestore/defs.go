@@ -85,6 +85,11 @@ type Repo struct {
 	Streams  map[string]*Stream  `json:"streams"`
 	Views    map[string]*View    `json:"views"`
 	Services map[string]*Service `json:"services"`
+	// Previous holds, for a view that an apply gave a new version, the
+	// version it had before: reads are served from it, and the stream
+	// engine keeps it current, until the new version has caught up with
+	// its stream (see Previous in package stream).
+	Previous map[string]*View `json:"previous"`
 }
 
 // NewRepo returns an empty repo.
@@ -94,6 +99,7 @@ func NewRepo() *Repo {
 		Streams:  map[string]*Stream{},
 		Views:    map[string]*View{},
 		Services: map[string]*Service{},
+		Previous: map[string]*View{},
 	}
 }
 

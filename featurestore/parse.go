@@ -22,10 +22,13 @@ import (
 // The kinds of definition in a feature repository. They also prefix the keys
 // of registry records ("<kind>/<name>").
 const (
-	KindEntity  = "entity"
-	KindStream  = "stream"
-	KindView    = "feature_view"
-	KindService = "feature_service"
+	KindEntity = "entity"
+	KindStream = "stream"
+	KindView   = "feature_view"
+	// KindPrevious keys, in the registry, the version a view had before
+	// its current one; repository files never use it.
+	KindPrevious = "previous_view"
+	KindService  = "feature_service"
 )
 
 var kinds = []string{KindEntity, KindStream, KindView, KindService}

@@ -131,7 +131,15 @@ func (r *Repo) Plan(next *Repo) (*Plan, error) {
 		if old != nil && v != nil && old.Source == v.Source {
 			retyped = retypedInputs(out, v, cur.Streams[v.Source], out.Streams[v.Source])
 		}
-		p.add(KindView, name, planView(old, v, retyped), nil, &errs)
+		c := planView(old, v, retyped)
+		p.add(KindView, name, c, nil, &errs)
+		delete(out.Previous, name)
+		switch {
+		case c.Action == Update:
+			out.Previous[name] = old.clone()
+		case c.Action == Unchanged && cur.Previous[name] != nil:
+			out.Previous[name] = cur.Previous[name].clone()
+		}
 	}
 	for _, name := range unionKeys(cur.Services, out.Services) {
 		p.add(KindService, name, planService(cur.Services[name], out.Services[name]), nil, &errs)
@@ -523,9 +531,10 @@ func (r *Repo) clone() *Repo {
 		out.Streams[k] = &c
 	}
 	for k, v := range r.Views {
-		c := *v
-		c.Derive, c.Features = slices.Clone(v.Derive), slices.Clone(v.Features)
-		out.Views[k] = &c
+		out.Views[k] = v.clone()
+	}
+	for k, v := range r.Previous {
+		out.Previous[k] = v.clone()
 	}
 	for k, s := range r.Services {
 		c := *s
@@ -533,4 +542,10 @@ func (r *Repo) clone() *Repo {
 		out.Services[k] = &c
 	}
 	return out
+}
+
+func (v *View) clone() *View {
+	c := *v
+	c.Derive, c.Features = slices.Clone(v.Derive), slices.Clone(v.Features)
+	return &c
 }

@@ -2,6 +2,7 @@ package featurestore
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -431,4 +432,63 @@ features:
 	fmt.Println(err)
 	// Output:
 	// features/fraud.yaml:20: document 3 (feature_view "user_txn"): features[1].agg: unknown aggregation "avg" (use one of count, count_true, sum, mean, min, max, stddev, last, first, last_n, approx_distinct)
+}
+
+func TestPlanKeepsPreviousVersion(t *testing.T) {
+	v1 := registry(t)
+	if len(v1.Previous) != 0 {
+		t.Fatalf("a first apply keeps previous versions: %v", v1.Previous)
+	}
+	next := fraudRepo()
+	next.Views["user_txn"].Features[2].Window = 48 * hour
+	p, err := v1.Plan(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := p.Next
+	prev := v2.Previous["user_txn"]
+	if prev == nil || prev.Version != 1 || prev.Features[2].Window != 24*hour {
+		t.Fatalf("after an update, Previous[user_txn] = %+v, want version 1 with its 24h window", prev)
+	}
+	if _, ok := v2.Previous["merchant_txn"]; ok {
+		t.Error("an unchanged view gained a previous version")
+	}
+	cv, err := CompilePrevious(v2, "user_txn")
+	if err != nil || cv == nil || cv.View.Version != 1 {
+		t.Fatalf("CompilePrevious = %v, %v; want version 1", cv, err)
+	}
+	if cv, err := CompilePrevious(v2, "merchant_txn"); cv != nil || err != nil {
+		t.Errorf("CompilePrevious(merchant_txn) = %v, %v; want nil, nil", cv, err)
+	}
+
+	// An apply that leaves the view alone keeps its previous version, and
+	// the registry's records carry it to other nodes.
+	p, err = v2.Plan(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := p.Next.Records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := FromRecords(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := back.Previous["user_txn"]; got == nil || got.Version != 1 {
+		t.Errorf("after an unchanged apply and a round trip, Previous[user_txn] = %+v, want version 1", got)
+	}
+
+	// Removing the view drops it.
+	gone := fraudRepo()
+	delete(gone.Views, "user_txn")
+	for _, s := range gone.Services {
+		s.Features = slices.DeleteFunc(s.Features, func(f string) bool { return strings.HasPrefix(f, "user_txn") })
+	}
+	if p, err = v2.Plan(gone); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Next.Previous["user_txn"]; ok {
+		t.Error("a removed view kept its previous version")
+	}
 }

@@ -48,6 +48,9 @@ func (r *Repo) Records() ([]Record, error) {
 	for _, name := range slices.Sorted(maps.Keys(r.Services)) {
 		errs = append(errs, add(KindService, name, r.Services[name]))
 	}
+	for _, name := range slices.Sorted(maps.Keys(r.Previous)) {
+		errs = append(errs, add(KindPrevious, name, r.Previous[name]))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -94,6 +97,8 @@ func (r *Repo) apply(rec Record) error {
 		err = replay(r.Views, name, rec.Value, del, func(v *View) string { return v.Name })
 	case KindService:
 		err = replay(r.Services, name, rec.Value, del, func(s *Service) string { return s.Name })
+	case KindPrevious:
+		err = replay(r.Previous, name, rec.Value, del, func(v *View) string { return v.Name })
 	default:
 		return fmt.Errorf("unknown kind %q (%s)", kind, kindHint)
 	}

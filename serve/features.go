@@ -54,24 +54,55 @@ const epoch = "1970-01-01T00:00:00Z"
 type compiled struct {
 	mu    sync.Mutex
 	repo  *featurestore.Repo
-	views map[string]*featurestore.CompiledView
+	views map[string]*servedView
 }
 
-func (c *compiled) get(repo *featurestore.Repo, name string) (*featurestore.CompiledView, error) {
+// servedView is a view's current version and its previous one, which
+// reads use until the current version has caught up.
+type servedView struct {
+	current, previous *featurestore.CompiledView
+	ready             bool // the current version has caught up
+	checked           time.Time
+}
+
+// recheck is how often a view version that is catching up is checked
+// again.
+const recheck = 100 * time.Millisecond
+
+// get returns the versions of a view to read: the current one, and the
+// previous one while the current is catching up (nil otherwise). caughtUp
+// nil serves the current version always.
+func (c *compiled) get(repo *featurestore.Repo, name string, caughtUp CaughtUpFunc) (cur, prev *featurestore.CompiledView, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.repo != repo {
-		c.repo, c.views = repo, map[string]*featurestore.CompiledView{}
+		c.repo, c.views = repo, map[string]*servedView{}
 	}
-	if cv, ok := c.views[name]; ok {
-		return cv, nil
+	sv, ok := c.views[name]
+	if !ok {
+		cv, err := featurestore.Compile(repo, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		sv = &servedView{current: cv}
+		// A previous version that no longer compiles is not served.
+		sv.previous, _ = featurestore.CompilePrevious(repo, name)
+		c.views[name] = sv
 	}
-	cv, err := featurestore.Compile(repo, name)
-	if err != nil {
-		return nil, err
+	if sv.previous == nil || sv.ready || caughtUp == nil {
+		return sv.current, nil, nil
 	}
-	c.views[name] = cv
-	return cv, nil
+	if now := time.Now(); now.Sub(sv.checked) >= recheck {
+		up, err := caughtUp(repo, sv.current)
+		if err != nil {
+			return nil, nil, fmt.Errorf("feature view %q: %w", name, err)
+		}
+		sv.ready, sv.checked = up, now
+	}
+	if sv.ready {
+		return sv.current, nil, nil
+	}
+	return sv.current, sv.previous, nil
 }
 
 func (s *Server) getOnlineFeatures(w http.ResponseWriter, r *http.Request) {
@@ -161,11 +192,20 @@ func (s *Server) resolve(req *Request) ([]ref, error) {
 	}
 	refs := make([]ref, len(sel))
 	for i, fr := range sel {
-		cv, err := s.views.get(repo, fr.View)
+		cv, prev, err := s.views.get(repo, fr.View, s.opts.CaughtUp)
 		if err != nil {
 			return nil, err
 		}
 		refs[i] = ref{cv, fr.Feature}
+		if prev == nil {
+			continue
+		}
+		// The previous version serves the features it has; one that is
+		// new comes from the current version as far as it has got.
+		name := cv.View.Features[fr.Feature].Name
+		if j := slices.IndexFunc(prev.View.Features, func(f featurestore.Feature) bool { return f.Name == name }); j >= 0 {
+			refs[i] = ref{prev, j}
+		}
 	}
 	return refs, nil
 }

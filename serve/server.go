@@ -28,7 +28,16 @@ type Options struct {
 	Now        func() time.Time
 	// Ready lists the checks of GET /readyz by name.
 	Ready map[string]Check
+	// CaughtUp says whether a view version has caught up with its stream
+	// (stream.CaughtUp over the online store). Until it has, features are
+	// read from the view's previous version. Nil reads the current version
+	// always.
+	CaughtUp CaughtUpFunc
 }
+
+// CaughtUpFunc reports whether a view version has caught up with its
+// stream.
+type CaughtUpFunc func(repo *featurestore.Repo, cv *featurestore.CompiledView) (bool, error)
 
 // Server serves features, the registry and health endpoints.
 type Server struct {

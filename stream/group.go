@@ -41,6 +41,11 @@ type restorer interface {
 	restore(ctx context.Context, topo *topology, assigned map[string]map[int32]kgo.Offset) error
 }
 
+// errRelayout ends a consumer whose topology is out of date although the
+// registry has not changed: a view version has caught up, so its previous
+// version is left out from now on.
+var errRelayout = errors.New("relayout")
+
 // groupJob consumes the registry's stream topics as a consumer group,
 // restarting when the definitions change.
 type groupJob struct {
@@ -94,6 +99,12 @@ func (g *groupJob) run(ctx context.Context) error {
 		}
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, errRelayout) {
+			g.mu.Lock()
+			g.laidOut, g.laidOutTop = nil, nil
+			g.mu.Unlock()
+			continue
 		}
 		if err != nil {
 			g.logger.Error("stream job failed; retrying", "job", g.name, "err", err)

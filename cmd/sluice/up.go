@@ -189,7 +189,13 @@ func runUp(ctx context.Context, c Config, f *upFlags) error {
 	}
 
 	// Readiness checks are complete now; the server reads the map from here on.
-	serve.New(registry, store, serve.Options{Logger: logger, Registerer: reg, Gatherer: reg, Ready: ready}).Register(mux)
+	sopts := serve.Options{Logger: logger, Registerer: reg, Gatherer: reg, Ready: ready}
+	if store != nil {
+		sopts.CaughtUp = func(repo *featurestore.Repo, cv *featurestore.CompiledView) (bool, error) {
+			return stream.CaughtUp(repo, cv, store.Offsets)
+		}
+	}
+	serve.New(registry, store, sopts).Register(mux)
 	srv := &http.Server{Addr: c.HTTP.Addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("sluice up", "http", c.HTTP.Addr, "kafka", cluster.Brokers, "data_dir", c.DataDir, "role", f.role)
 	eg, ectx := errgroup.WithContext(ctx)

@@ -1,0 +1,144 @@
+package stream_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/featurestore"
+	"github.com/sluicehq/sluice/featurestore/online"
+	"github.com/sluicehq/sluice/featurestore/window"
+	"github.com/sluicehq/sluice/serve"
+	"github.com/sluicehq/sluice/stream"
+)
+
+// TestPreviousVersionServesUntilTheNewOneCatchesUp applies a second
+// version of a view to a node that has consumed events: until the new
+// version has applied them all, reads come from the previous version,
+// which takes the events that arrive meanwhile; once it has, the previous
+// version is left alone and reads move to the new one.
+func TestPreviousVersionServesUntilTheNewOneCatchesUp(t *testing.T) {
+	h := newHarness(t, repoYAML)
+	store, err := online.Open(t.TempDir(), online.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ts := time.Now().Add(-time.Minute).UnixMilli()
+	h.produce(t, click("u1", "a", 1, ts), click("u1", "b", 2, ts+1), click("u2", "c", 5, ts+2))
+	runEngine(t, h, store)()
+
+	h.apply(t, strings.Replace(repoYAML, "  - {name: events, agg: count}",
+		"  - {name: events, agg: count}\n  - {name: biggest, field: n, agg: max}", 1))
+	repo := h.registry.Repo()
+	cur, err := featurestore.Compile(repo, "user_clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, err := featurestore.CompilePrevious(repo, "user_clicks")
+	if err != nil || prev == nil || prev.View.Version != 1 || cur.View.Version != 2 {
+		t.Fatalf("versions: current %d, previous %+v (%v); want 2 and 1", cur.View.Version, prev, err)
+	}
+	caughtUp := func() bool {
+		t.Helper()
+		up, err := stream.CaughtUp(repo, cur, store.Offsets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return up
+	}
+	if caughtUp() {
+		t.Fatal("version 2 counts as caught up before it applied anything")
+	}
+	mux := http.NewServeMux()
+	serve.New(h.registry, store, serve.Options{CaughtUp: func(r *featurestore.Repo, cv *featurestore.CompiledView) (bool, error) {
+		return stream.CaughtUp(r, cv, store.Offsets)
+	}}).Register(mux)
+	// Version 2 holds nothing yet: the total comes from version 1, the new
+	// feature from version 2 as far as it has got.
+	if got := serveU1(t, mux); got != "3 NOT_FOUND" {
+		t.Errorf("served while version 2 builds: %s, want version 1's total 3 and version 2's NOT_FOUND", got)
+	}
+
+	// An event that arrives while version 2 catches up reaches version 1
+	// too.
+	h.produce(t, click("u1", "d", 4, ts+3))
+	stop := runEngine(t, h, store)
+	total := func(cv *featurestore.CompiledView) any {
+		t.Helper()
+		return readVersion(t, store, cv, "u1", time.Now().UnixMicro())[0].V
+	}
+	if got := total(prev); got != int64(7) {
+		t.Errorf("version 1 total %v after version 2 caught up, want 7 (it took the event of the catch-up)", got)
+	}
+	if got := total(cur); got != int64(7) {
+		t.Errorf("version 2 total %v, want 7", got)
+	}
+	if !caughtUp() {
+		t.Fatal("version 2 has not caught up after the engine applied every record")
+	}
+	if got := serveU1(t, mux); got != "7 4" {
+		t.Errorf("served after version 2 caught up: %s, want 7 4", got)
+	}
+
+	// From now on only version 2 is applied.
+	h.produce(t, click("u1", "e", 10, ts+4))
+	eng := stream.NewEngine(h.cluster, h.registry, store, h.producer, stream.Options{})
+	waitLag(t, func(ctx context.Context) (int64, error) { return eng.Lag(ctx, h.registry) })
+	stop()
+	if got := total(prev); got != int64(7) {
+		t.Errorf("version 1 total %v, want 7: it is not applied once version 2 caught up", got)
+	}
+	if got := total(cur); got != int64(17) {
+		t.Errorf("version 2 total %v, want 17", got)
+	}
+}
+
+// serveU1 reads user_clicks' total and biggest for u1 through the serving
+// API and renders them as "total biggest", a missing value as its status.
+func serveU1(t *testing.T, mux *http.ServeMux) string {
+	t.Helper()
+	body := `{"features":["user_clicks:total","user_clicks:biggest"],"entities":{"user_id":["u1"]}}`
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/get-online-features", strings.NewReader(body)))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("get-online-features: %d %s", rec.Code, rec.Body)
+	}
+	var resp serve.Response
+	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+		t.Fatal(err)
+	}
+	var parts []string
+	for i, name := range resp.Metadata.FeatureNames {
+		col := resp.Results[i]
+		switch {
+		case name == "user_id":
+			continue
+		case col.Values[0] == nil:
+			parts = append(parts, col.Statuses[0])
+		default:
+			parts = append(parts, fmt.Sprint(col.Values[0]))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// readVersion evaluates every feature of a compiled view version for one
+// user at a time.
+func readVersion(t *testing.T, store *online.Store, cv *featurestore.CompiledView, user string, at int64) []window.Value {
+	t.Helper()
+	out := make([]window.Value, len(cv.Specs))
+	err := store.ReadState(cv.View.Name, cv.View.Version, []string{user}, cv.Layout, func(_ int, st *window.State, raw window.RawFunc) error {
+		cv.Layout.Eval(at, st, raw, out)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

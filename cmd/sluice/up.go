@@ -163,11 +163,14 @@ func runUp(ctx context.Context, c Config, f *upFlags) error {
 	}
 	if r.stream {
 		opts := stream.Options{Logger: logger, Registerer: reg}
-		if sink != nil {
-			// New view versions backfill from the local offline store.
-			opts.History = func(ctx context.Context, name string, schema *schemas.Schema, fn func(*offline.Row) error) (map[int32]int64, error) {
+		// New view versions backfill from the offline store of the data
+		// directory: through the sink when this process runs it, else
+		// from the files an offline worker beside it commits there.
+		opts.History = func(ctx context.Context, name string, schema *schemas.Schema, fn func(*offline.Row) error) (map[int32]int64, error) {
+			if sink != nil {
 				return sink.History(ctx, name, schema, offline.HistoryOptions{}, fn)
 			}
+			return offline.ReadHistory(ctx, filepath.Join(c.DataDir, "offline"), name, schema, offline.HistoryOptions{}, fn)
 		}
 		eng := stream.NewEngine(cluster, registry, store, producer, opts)
 		jobs = append(jobs, eng.Run)

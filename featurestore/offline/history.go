@@ -167,6 +167,36 @@ func (s *Sink) History(ctx context.Context, stream string, schema *schemas.Schem
 	return below, nil
 }
 
+// ReadHistory is History for a process that does not run the store's
+// Sink, such as a stream worker beside an offline worker on the same data
+// directory: the offsets it returns, and reads below, are those of the
+// latest committed row of each partition, as the file names tell. Records
+// after that row that the sink committed without writing a row (invalid
+// ones) are left to the caller. A compaction that swaps files while it
+// reads can make it fail, or hand a row twice: retry, and skip event ids
+// already seen.
+func ReadHistory(ctx context.Context, dir, stream string, schema *schemas.Schema, opts HistoryOptions, fn func(*Row) error) (map[int32]int64, error) {
+	files, err := historyFiles(dir, stream, HistoryOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("history of stream %q: %w", stream, err)
+	}
+	below := map[int32]int64{}
+	for _, path := range files {
+		p, _, last, _ := parseFileName(filepath.Base(path))
+		if bound, ok := opts.Below[p]; opts.Below != nil && !ok {
+			continue
+		} else if ok {
+			last = min(last, bound-1)
+		}
+		below[p] = max(below[p], last+1)
+	}
+	opts.Below = below
+	if err := Scan(ctx, dir, stream, schema, opts, fn); err != nil {
+		return nil, err
+	}
+	return below, nil
+}
+
 // snapshot returns the committed next offsets of stream, each lowered to
 // narrow's bound when narrow is not nil, after finishing a commit whose
 // renames failed so that every committed row is in a final file.

@@ -26,6 +26,7 @@ type Options struct {
 type Store struct {
 	db   *badger.DB
 	opts Options
+	seen *seenFilter
 }
 
 // Open opens or creates the store in dir.
@@ -45,7 +46,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open online store %s: %w", dir, err)
 	}
-	return &Store{db: db, opts: opts}, nil
+	return &Store{db: db, opts: opts, seen: newSeenFilter(opts.DedupeHorizon)}, nil
 }
 
 // Close closes the store.
@@ -180,7 +181,11 @@ func (b *Batch) set(e *badger.Entry) error {
 // Seen reports whether the id of an event of stream was seen within the
 // dedupe horizon, this batch included.
 func (b *Batch) Seen(stream, id string) (bool, error) {
-	_, err := b.txn.Get(dedupeKey(stream, id))
+	maybe, err := b.s.seen.mayHold(b.s.db, stream, id)
+	if err != nil || !maybe {
+		return false, err
+	}
+	_, err = b.txn.Get(dedupeKey(stream, id))
 	switch {
 	case err == nil:
 		return true, nil
@@ -192,6 +197,7 @@ func (b *Batch) Seen(stream, id string) (bool, error) {
 
 // MarkSeen remembers an event id for the dedupe horizon.
 func (b *Batch) MarkSeen(stream, id string) error {
+	b.s.seen.add(stream, id)
 	return b.set(badger.NewEntry(dedupeKey(stream, id), nil).WithTTL(b.s.opts.DedupeHorizon))
 }
 
@@ -222,6 +228,11 @@ func (b *Batch) Apply(key, value []byte, expiresAt uint64) error {
 		}
 	}
 	key = append([]byte(nil), key...)
+	if key[0] == 'd' && value != nil {
+		if ns, id, ok := strings.Cut(string(key[2:]), "\x00"); ok {
+			b.s.seen.add(ns, id)
+		}
+	}
 	if value == nil {
 		return b.txn.Delete(key)
 	}

@@ -387,18 +387,29 @@ func TestHistorySnapshot(t *testing.T) {
 	// Buffered rows are not committed, so History leaves them out.
 	addAll(t, s, txnSchema(), txnRow("u1", at(time.Hour), 0, 60), txnRow("u1", at(time.Hour), 2, 60))
 
+	// ReadHistory, without the sink, stops after each partition's last
+	// row: the invalid record is left to the caller.
+	sinkRead := func(ctx context.Context, opts HistoryOptions, fn func(*Row) error) (map[int32]int64, error) {
+		return s.History(ctx, "txns", txnSchema(), opts, fn)
+	}
+	fileRead := func(ctx context.Context, opts HistoryOptions, fn func(*Row) error) (map[int32]int64, error) {
+		return ReadHistory(ctx, dir, "txns", txnSchema(), opts, fn)
+	}
 	tests := []struct {
 		name       string
+		read       func(context.Context, HistoryOptions, func(*Row) error) (map[int32]int64, error)
 		below      map[int32]int64
 		wantOffset map[int32]int64
 	}{
-		{"committed", nil, map[int32]int64{0: 60, 1: 71, 2: 60}},
-		{"narrowed", map[int32]int64{0: 5, 1: 100}, map[int32]int64{0: 5, 1: 71}},
+		{"committed", sinkRead, nil, map[int32]int64{0: 60, 1: 71, 2: 60}},
+		{"narrowed", sinkRead, map[int32]int64{0: 5, 1: 100}, map[int32]int64{0: 5, 1: 71}},
+		{"files", fileRead, nil, map[int32]int64{0: 60, 1: 60, 2: 60}},
+		{"files narrowed", fileRead, map[int32]int64{0: 5, 1: 100}, map[int32]int64{0: 5, 1: 60}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []Row
-			offsets, err := s.History(t.Context(), "txns", txnSchema(), HistoryOptions{Below: tt.below}, collect(&got))
+			offsets, err := tt.read(t.Context(), HistoryOptions{Below: tt.below}, collect(&got))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -615,45 +626,8 @@ func ExampleSink_History() {
 	// next map[0:3]
 }
 
-// TestReadHistory reads a store's history without its sink: every
-// committed row, below the offset after each partition's last row.
-func TestReadHistory(t *testing.T) {
-	dir := t.TempDir()
-	s := openSink(t, dir, Options{})
-	batches := spreadTraffic(6, 3, 3, 20)
-	writeBatches(t, s, batches)
-	s.Note("txns", 1, 60) // an invalid record after partition 1's rows
-	flush(t, s)
-	// Buffered rows are not committed, so they are left out.
-	addAll(t, s, txnSchema(), txnRow("u1", at(time.Hour), 0, 60))
-
-	tests := []struct {
-		name       string
-		below      map[int32]int64
-		wantOffset map[int32]int64
-	}{
-		{"committed", nil, map[int32]int64{0: 60, 1: 60, 2: 60}},
-		{"narrowed", map[int32]int64{0: 5, 1: 100}, map[int32]int64{0: 5, 1: 60}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got []Row
-			offsets, err := ReadHistory(t.Context(), dir, "txns", txnSchema(), HistoryOptions{Below: tt.below}, collect(&got))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := gocmp.Diff(tt.wantOffset, offsets); diff != "" {
-				t.Errorf("offsets (-want +got):\n%s", diff)
-			}
-			want := keep(flat(batches), func(r Row) bool {
-				bound, ok := tt.wantOffset[r.Partition]
-				return ok && r.Offset < bound
-			})
-			if diff := gocmp.Diff(byOffset(want), byOffset(got)); diff != "" {
-				t.Errorf("rows (-want +got):\n%s", diff)
-			}
-		})
-	}
+// TestReadHistoryEmpty reads a store that holds no files.
+func TestReadHistoryEmpty(t *testing.T) {
 	if offsets, err := ReadHistory(t.Context(), t.TempDir(), "txns", txnSchema(), HistoryOptions{}, collect(new([]Row))); err != nil || len(offsets) != 0 {
 		t.Errorf("a store without files: offsets %v, error %v; want none", offsets, err)
 	}

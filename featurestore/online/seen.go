@@ -22,8 +22,8 @@ type seenFilter struct {
 	now     func() time.Time
 	// maxBytes bounds one generation of one namespace.
 	maxBytes int
-	mu      sync.Mutex
-	ns      map[string]*nsFilter
+	mu       sync.Mutex
+	ns       map[string]*nsFilter
 }
 
 // nsFilter is one namespace's generations.

@@ -535,8 +535,8 @@ func (e *Engine) seen(b *online.Batch, ns, id string) (bool, error) {
 // any time after that: windowed tiles drop it (and count it), lifetime
 // aggregates take it.
 func (e *Engine) addEvent(b *online.Batch, cv *featurestore.CompiledView, key string, partition int32, we *window.Event) error {
-	windowed := we.Time >= we.Arrival-cv.Layout.Retention
-	if !windowed {
+	late := cv.Layout.Late(we)
+	if late {
 		e.late.WithLabelValues(cv.View.Name).Inc()
 		if cv.Layout.Long < 0 {
 			return nil
@@ -546,13 +546,16 @@ func (e *Engine) addEvent(b *online.Batch, cv *featurestore.CompiledView, key st
 	if err != nil {
 		return err
 	}
-	cv.Layout.Add(st, we, windowed)
-	if !windowed {
+	cv.Layout.Add(st, we, !late)
+	// The raw event serves reads at a t inside its tile; it is kept as long
+	// as the tiles of windowed grids are. A late one serves lifetime values
+	// at a t inside its long-grid tile (reads of windowed values skip it);
+	// one older than that keep is in the base, which no read cuts.
+	keep := 2 * cv.Retention
+	if late && we.Time+keep.Microseconds() <= we.Arrival {
 		return nil
 	}
-	// The raw event serves reads at a t inside its tile; it is kept as long
-	// as the tiles of windowed grids are.
-	return b.Put(cv.View.Name, cv.View.Version, key, we, 2*cv.Retention)
+	return b.Put(cv.View.Name, cv.View.Version, key, we, keep)
 }
 
 // lag sums, over every partition of a topology's topics and every progress

@@ -156,14 +156,14 @@ func (s *sweeper) sweepServed(e *entity, evs []window.Event) error {
 		p.trim(t)
 		for ; j < len(arrived) && arrived[j].Arrival < t; j++ {
 			ev := &arrived[j]
-			p.l.Add(p.st, ev, !late(s.v.CV.Layout, ev))
+			p.l.Add(p.st, ev, !s.v.CV.Layout.Late(ev))
 		}
 		// A tile that t cuts is read from the events that had arrived,
 		// without those too late for it, as the online store keeps them.
 		raw := func(start, end int64) []window.Event {
 			var vis []window.Event
 			for _, ev := range all(start, end) {
-				if ev.Arrival < t && !late(s.v.CV.Layout, &ev) {
+				if ev.Arrival < t && !s.v.CV.Layout.Late(&ev) {
 					vis = append(vis, ev)
 				}
 			}
@@ -274,10 +274,6 @@ func (p *part) trim(t int64) {
 	p.l.Trim(p.st, h)
 	p.last = h
 }
-
-// late reports whether an event arrived after its view's retention, which
-// online drops from windowed features.
-func late(l *window.Layout, ev *window.Event) bool { return ev.Time < ev.Arrival-l.Retention }
 
 // store files a row's values.
 func (s *sweeper) store(row int32) error {

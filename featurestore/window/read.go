@@ -141,6 +141,9 @@ func (r *reader) addRaw(i int, acc *Partial, start, end, from, to int64) {
 		if e.Time < from || e.Time >= to {
 			continue
 		}
+		if s.hop() > 0 && r.l.Late(&e) {
+			continue // as its tiles did
+		}
 		if c, ok := s.input(&e); ok {
 			acc.add(s, e.Time, e.Seq, c)
 		}

@@ -113,6 +113,11 @@ func (l *Layout) Sub(which []int, longTile int64) *Layout {
 	return newLayout(specs, l.lateness, longTile)
 }
 
+// Late reports whether an event arrived after the layout's retention: it
+// can no longer change a windowed value at any time after its arrival, so
+// windowed specs leave it out; lifetime aggregates, last and first take it.
+func (l *Layout) Late(e *Event) bool { return e.Time < e.Arrival-l.Retention }
+
 // Windowed reports whether the spec's tiles are on a grid of its hop
 // rather than the long grid.
 func (s *Spec) Windowed() bool { return s.hop() > 0 }

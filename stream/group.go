@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -38,13 +39,8 @@ type preparer interface {
 // restorer is a handler that can rebuild the state of partitions it is
 // assigned before consuming them.
 type restorer interface {
-	restore(ctx context.Context, topo *topology, assigned map[string]map[int32]kgo.Offset) error
+	restore(ctx context.Context, topo *topology, assigned map[string][]int32) error
 }
-
-// errRelayout ends a consumer whose topology is out of date although the
-// registry has not changed: a view version has caught up, so its previous
-// version is left out from now on.
-var errRelayout = errors.New("relayout")
 
 // groupJob consumes the registry's stream topics as a consumer group,
 // restarting when the definitions change.
@@ -100,12 +96,6 @@ func (g *groupJob) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if errors.Is(err, errRelayout) {
-			g.mu.Lock()
-			g.laidOut, g.laidOutTop = nil, nil
-			g.mu.Unlock()
-			continue
-		}
 		if err != nil {
 			g.logger.Error("stream job failed; retrying", "job", g.name, "err", err)
 			select {
@@ -129,6 +119,10 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 		case <-pollCtx.Done():
 		}
 	}()
+	// failed carries an error of a callback to the poll loop: the
+	// consumer's positions may be past work that did not commit, so it
+	// starts again from the committed offsets.
+	var restoreErr, failed atomic.Pointer[error]
 	cl, err := g.cluster.Client(
 		kgo.ConsumerGroup("sluice-"+g.name),
 		kgo.ConsumeTopics(topo.topics...),
@@ -139,17 +133,30 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 		kgo.SessionTimeout(10*time.Second),
 		kgo.HeartbeatInterval(time.Second),
 		kgo.RebalanceTimeout(10*time.Second),
-		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, m map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+		// Restores run when partitions are assigned: franz-go runs that
+		// callback, like the revoke one, only between a poll's handling
+		// and the next poll, so it never races the handler. Offsets are
+		// fetched after it; a failed restore fails that step, and the
+		// group tries the assignment again.
+		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
 			if r, ok := g.h.(restorer); ok {
-				if err := r.restore(ctx, topo, m); err != nil {
-					return nil, err
+				err := r.restore(ctx, topo, assigned)
+				restoreErr.Store(&err)
+				if err != nil {
+					failed.Store(&err)
 				}
+			}
+		}),
+		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, m map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+			if err := restoreErr.Swap(nil); err != nil && *err != nil {
+				return nil, *err
 			}
 			return g.adjust(topo, m)
 		}),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, _ map[string][]int32) {
 			if err := g.h.idle(ctx); err != nil {
 				g.logger.Error("flush on revoke", "job", g.name, "err", err)
+				failed.Store(&err)
 			}
 		}),
 	)
@@ -172,6 +179,9 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 		stop()
 		if pollCtx.Err() != nil || fetches.IsClientClosed() {
 			return nil
+		}
+		if err := failed.Swap(nil); err != nil {
+			return *err
 		}
 		var ferr error
 		fetches.EachError(func(topic string, p int32, err error) {

@@ -18,7 +18,7 @@ import (
 // the offsets included, so consumption resumes where the last owner
 // committed instead of replaying the stream. A changelog without offsets
 // for a partition (a view that never ran) leaves it to replay.
-func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[string]map[int32]kgo.Offset) error {
+func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[string][]int32) error {
 	// The batch in flight commits first: a restore writes offsets of its
 	// own, and the memory's are read again from the store afterwards.
 	if err := e.settle(); err != nil {
@@ -37,7 +37,7 @@ func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[strin
 				return err
 			}
 			var missing []int32
-			for p := range parts {
+			for _, p := range parts {
 				if _, ok := offs[p]; !ok {
 					missing = append(missing, p)
 				}

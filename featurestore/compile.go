@@ -48,10 +48,12 @@ func Compile(r *Repo, name string) (*CompiledView, error) {
 }
 
 // CompilePrevious compiles the previous version of a view (Repo.Previous)
-// against r's streams and entities; nil when r keeps none.
+// against r's streams and entities: nil when r keeps none, or when it was
+// keyed by another entity than the current version, so that the entity
+// keys a read gives do not name its state.
 func CompilePrevious(r *Repo, name string) (*CompiledView, error) {
-	v := r.Previous[name]
-	if v == nil {
+	v, cur := r.Previous[name], r.Views[name]
+	if v == nil || cur == nil || v.Entity != cur.Entity {
 		return nil, nil
 	}
 	return compile(r, v)

@@ -55,9 +55,6 @@ type Engine struct {
 	// flight is the batch being committed while the next one is applied,
 	// or nil. Only the goroutine that applies batches uses it.
 	flight *flight
-	// caughtUp is set once a view version that was catching up has: its
-	// previous version need not be applied any more.
-	caughtUp bool
 }
 
 // flight is a batch on its way to the store: its changelog and dead
@@ -116,19 +113,9 @@ func NewEngine(cluster kafka.Cluster, reg *featurestore.Registry, store *online.
 	opts.Registerer.MustRegister(e.events, e.late, e.commit, e.restoredEntries, e.backfilled)
 	e.job = groupJob{
 		name: "stream", cluster: cluster, registry: reg, h: e, logger: e.logger,
-		maxPoll: opts.MaxPollRecords, idleTick: time.Second, layout: e.layout,
+		maxPoll: opts.MaxPollRecords, idleTick: time.Second, layout: withRepartition,
 	}
 	return e
-}
-
-// layout lays out the engine's topics: every view's current version, and
-// beside it the previous version of one that is still catching up, so that
-// the version reads are served from stays current.
-func (e *Engine) layout(r *featurestore.Repo) (*topology, error) {
-	return newTopology(r, true, func(cv *featurestore.CompiledView) (bool, error) {
-		up, err := CaughtUp(r, cv, e.store.Offsets)
-		return !up, err
-	})
 }
 
 // Run consumes until ctx is done.
@@ -201,43 +188,6 @@ func (e *Engine) handle(ctx context.Context, topo *topology, recs []*kgo.Record)
 			return err
 		}
 		recs = recs[n:]
-	}
-	if e.caughtUp {
-		e.caughtUp = false
-		return errRelayout
-	}
-	return nil
-}
-
-// checkCaughtUp sets e.caughtUp when a view version that was catching up
-// has, with bt, applied every record its job has consumed.
-func (e *Engine) checkCaughtUp(bt *batch) error {
-	offsets := func(name string) (map[int32]int64, error) {
-		if offs, ok := bt.progress[name]; ok {
-			return offs, nil
-		}
-		return e.committedProgress(name)
-	}
-	for job := range bt.touched {
-		for _, i := range job.building {
-			jobOffs, err := offsets(job.name)
-			if err != nil {
-				return err
-			}
-			viewOffs, err := offsets(job.viewKeys[i])
-			if err != nil {
-				return err
-			}
-			up := true
-			for p, next := range jobOffs {
-				up = up && viewOffs[p] >= next
-			}
-			if up {
-				e.logger.Info("feature view version caught up; its previous version is no longer applied",
-					"view", job.views[i].View.Name, "version", job.views[i].View.Version)
-				e.caughtUp = true
-			}
-		}
 	}
 	return nil
 }
@@ -337,9 +287,6 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 	}
 	for _, c := range bt.logs {
 		forward = append(forward, changeRecord(c))
-	}
-	if err := e.checkCaughtUp(bt); err != nil {
-		return err
 	}
 	if err := e.settle(); err != nil {
 		return err

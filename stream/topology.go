@@ -37,9 +37,6 @@ type streamJob struct {
 	// internal is true for a repartition topic: the event's source position
 	// and arrival time come from headers.
 	internal bool
-	// building lists the indexes in views of current versions that are
-	// catching up: their previous versions follow them in views.
-	building []int
 }
 
 // viewKey names the offsets and seen ids of one view version: each keeps
@@ -67,10 +64,8 @@ func (j *streamJob) names() []string {
 
 // newTopology lays out the jobs of repo. With repartition, views keyed by
 // another entity than their stream's are fed through repartition topics;
-// without, only the stream topics are read (the offline sink). building,
-// when set, says whether a view version is still catching up: its previous
-// version (Repo.Previous) is then applied beside it, on the same topic.
-func newTopology(repo *featurestore.Repo, repartition bool, building func(*featurestore.CompiledView) (bool, error)) (*topology, error) {
+// without, only the stream topics are read (the offline sink).
+func newTopology(repo *featurestore.Repo, repartition bool) (*topology, error) {
 	t := &topology{byTopic: map[string]*streamJob{}}
 	for _, st := range repo.Streams {
 		dec, err := schemas.NewDecoder(st.Schema)
@@ -83,87 +78,28 @@ func newTopology(repo *featurestore.Repo, repartition bool, building func(*featu
 			continue
 		}
 		for _, v := range repo.ViewsOf(st.Name) {
-			cvs, err := versionsToApply(repo, v.Name, building)
+			cv, err := featurestore.Compile(repo, v.Name)
 			if err != nil {
 				return nil, err
 			}
 			if !repo.Repartitioned(v) {
-				job.addViews(cvs)
+				job.views, job.viewKeys = append(job.views, cv), append(job.viewKeys, viewKey(cv))
 				continue
 			}
-			job.reroute = append(job.reroute, cvs[0])
-			internal := &streamJob{name: "repartition." + v.Name, stream: st, dec: dec, internal: true}
-			internal.addViews(cvs)
-			t.add(kafka.RepartitionTopic(v.Name), internal)
+			job.reroute = append(job.reroute, cv)
+			t.add(kafka.RepartitionTopic(v.Name), &streamJob{
+				name: "repartition." + v.Name, stream: st, dec: dec,
+				views: []*featurestore.CompiledView{cv}, viewKeys: []string{viewKey(cv)}, internal: true,
+			})
 		}
 	}
 	return t, nil
 }
 
-// versionsToApply compiles a view's current version and, while building
-// says it is catching up, its previous one.
-func versionsToApply(repo *featurestore.Repo, name string, building func(*featurestore.CompiledView) (bool, error)) ([]*featurestore.CompiledView, error) {
-	cv, err := featurestore.Compile(repo, name)
-	if err != nil {
-		return nil, err
-	}
-	out := []*featurestore.CompiledView{cv}
-	if building == nil || repo.Previous[name] == nil {
-		return out, nil
-	}
-	if b, err := building(cv); err != nil || !b {
-		return out, err
-	}
-	// A previous version that no longer compiles against the current
-	// streams (a field it read changed type) cannot be kept current.
-	if prev, err := featurestore.CompilePrevious(repo, name); err == nil {
-		out = append(out, prev)
-	}
-	return out, nil
-}
-
-func (j *streamJob) addViews(cvs []*featurestore.CompiledView) {
-	if len(cvs) > 1 {
-		j.building = append(j.building, len(j.views))
-	}
-	for _, cv := range cvs {
-		j.views, j.viewKeys = append(j.views, cv), append(j.viewKeys, viewKey(cv))
-	}
-}
-
-// jobName names the progress of the job that applies a view: its stream's,
-// or its repartition topic's.
-func jobName(repo *featurestore.Repo, v *featurestore.View) string {
-	if repo.Repartitioned(v) {
-		return "repartition." + v.Name
-	}
-	return v.Source
-}
-
-// CaughtUp reports whether a view version has applied every record that
-// the job feeding it has consumed, by the committed offsets that offsets
-// returns (an online store's Offsets). Until it has, reads are served from
-// the view's previous version (Repo.Previous), which the stream engine
-// keeps applying meanwhile.
-func CaughtUp(repo *featurestore.Repo, cv *featurestore.CompiledView, offsets func(name string) (map[int32]int64, error)) (bool, error) {
-	job, err := offsets(jobName(repo, cv.View))
-	if err != nil {
-		return false, err
-	}
-	view, err := offsets(viewKey(cv))
-	if err != nil {
-		return false, err
-	}
-	for p, next := range job {
-		if view[p] < next {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
-// streamsOnly lays out the offline sink's topics.
-func streamsOnly(r *featurestore.Repo) (*topology, error) { return newTopology(r, false, nil) }
+// withRepartition lays out the stream engine's topics; streamsOnly the
+// offline sink's.
+func withRepartition(r *featurestore.Repo) (*topology, error) { return newTopology(r, true) }
+func streamsOnly(r *featurestore.Repo) (*topology, error)     { return newTopology(r, false) }
 
 // changelogs lays out a serve replica's topics: every view's changelog.
 func changelogs(r *featurestore.Repo) (*topology, error) {
@@ -253,3 +189,35 @@ func deadLetter(r *kgo.Record, stream string, err error) *kgo.Record {
 
 // retryDelay is how long a job waits before retrying after an error.
 const retryDelay = time.Second
+
+// jobName names the progress of the job that applies a view: its stream's,
+// or its repartition topic's.
+func jobName(repo *featurestore.Repo, v *featurestore.View) string {
+	if repo.Repartitioned(v) {
+		return "repartition." + v.Name
+	}
+	return v.Source
+}
+
+// CaughtUp reports whether a view version has applied every record that
+// the job feeding it has consumed, by the committed offsets that offsets
+// returns (an online store's Offsets). Until a new version has, reads are
+// served from the view's previous version (Repo.Previous): while the new
+// one replays, its partitions' records wait behind the replay, so the
+// previous version's state is as current as applying it could make it.
+func CaughtUp(repo *featurestore.Repo, cv *featurestore.CompiledView, offsets func(name string) (map[int32]int64, error)) (bool, error) {
+	job, err := offsets(jobName(repo, cv.View))
+	if err != nil {
+		return false, err
+	}
+	view, err := offsets(viewKey(cv))
+	if err != nil {
+		return false, err
+	}
+	for p, next := range job {
+		if view[p] < next {
+			return false, nil
+		}
+	}
+	return true, nil
+}

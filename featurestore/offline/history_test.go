@@ -632,3 +632,31 @@ func TestReadHistoryEmpty(t *testing.T) {
 		t.Errorf("a store without files: offsets %v, error %v; want none", offsets, err)
 	}
 }
+
+func TestBelowOf(t *testing.T) {
+	final := func(dir string, p int32, first, last int64) string { return dir + "/" + fileName(p, first, last) }
+	temp := func(dir string, p int32, first, last int64) string {
+		return dir + "/" + tempName(fileName(p, first, last))
+	}
+	d1, d2 := "date=2026-01-01", "date=2026-01-02"
+	tests := []struct {
+		name  string
+		paths []string
+		want  map[int32]int64
+	}{
+		{"committed", []string{final(d1, 0, 0, 49), final(d2, 0, 10, 99), final(d1, 1, 0, 9)}, map[int32]int64{0: 100, 1: 10}},
+		// A commit renamed in date 2 but not yet in date 1: its rows are
+		// left out whole.
+		{"half renamed", []string{final(d1, 0, 0, 99), temp(d1, 0, 100, 180), final(d2, 0, 101, 199)}, map[int32]int64{0: 100}},
+		// A compaction merging committed files of date 1 lowers nothing.
+		{"compacting", []string{final(d1, 0, 0, 50), final(d1, 0, 51, 99), temp(d1, 0, 0, 99)}, map[int32]int64{0: 100}},
+		{"only a temporary file", []string{temp(d1, 2, 0, 9)}, map[int32]int64{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := gocmp.Diff(tt.want, belowOf(tt.paths)); diff != "" {
+				t.Errorf("belowOf (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -79,6 +79,17 @@ func (f *seenFilter) add(ns, id string) {
 	f.namespace(ns).cur.add(hashOf(id))
 }
 
+// addIfKept is add for an id written from elsewhere (a changelog): a
+// namespace nobody has looked up yet takes its ids from Badger when first
+// looked up, so a serve replica, which never looks up, keeps no filters.
+func (f *seenFilter) addIfKept(ns, id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.ns[ns]; ok {
+		f.namespace(ns).cur.add(hashOf(id))
+	}
+}
+
 // namespace returns ns's filters, rotating them when a horizon has passed.
 func (f *seenFilter) namespace(ns string) *nsFilter {
 	n := f.ns[ns]

@@ -230,7 +230,7 @@ func (b *Batch) Apply(key, value []byte, expiresAt uint64) error {
 	key = append([]byte(nil), key...)
 	if key[0] == 'd' && value != nil {
 		if ns, id, ok := strings.Cut(string(key[2:]), "\x00"); ok {
-			b.s.seen.add(ns, id)
+			b.s.seen.addIfKept(ns, id)
 		}
 	}
 	if value == nil {

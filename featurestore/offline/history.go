@@ -223,7 +223,30 @@ func stableBelow(dir, stream string) (map[int32]int64, error) {
 // temporary, relative to its directory ("date=.../name"), sorted.
 func listStream(dir, stream string) ([]string, error) {
 	root := streamDir(dir, stream)
-	dates, err := os.ReadDir(root)
+	dates, err := dateDirs(root)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, d := range dates {
+		entries, err := os.ReadDir(filepath.Join(root, d))
+		if err != nil {
+			return nil, fmt.Errorf("list files: %w", err)
+		}
+		for _, e := range entries {
+			if e.Type().IsRegular() {
+				out = append(out, d+"/"+e.Name())
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// dateDirs returns the names of the date directories under a stream's
+// directory root; none when it does not exist.
+func dateDirs(root string) ([]string, error) {
+	entries, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -231,21 +254,11 @@ func listStream(dir, stream string) ([]string, error) {
 		return nil, fmt.Errorf("list files: %w", err)
 	}
 	var out []string
-	for _, d := range dates {
-		if !d.IsDir() || !strings.HasPrefix(d.Name(), datePrefix) {
-			continue
-		}
-		entries, err := os.ReadDir(filepath.Join(root, d.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("list files: %w", err)
-		}
-		for _, e := range entries {
-			if e.Type().IsRegular() {
-				out = append(out, d.Name()+"/"+e.Name())
-			}
+	for _, d := range entries {
+		if d.IsDir() && strings.HasPrefix(d.Name(), datePrefix) {
+			out = append(out, d.Name())
 		}
 	}
-	slices.Sort(out)
 	return out, nil
 }
 
@@ -327,22 +340,19 @@ func (s *Sink) snapshot(stream string, narrow map[int32]int64) (map[int32]int64,
 // opts keep, in the order of Files.
 func historyFiles(dir, stream string, opts HistoryOptions) ([]string, error) {
 	root := streamDir(dir, stream)
-	dates, err := os.ReadDir(root)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	dates, err := dateDirs(root)
 	if err != nil {
-		return nil, fmt.Errorf("list files: %w", err)
+		return nil, err
 	}
 	var out []string
 	for _, d := range dates {
-		if !d.IsDir() || !strings.HasPrefix(d.Name(), datePrefix) || !opts.dateInRange(d.Name()) {
+		if !opts.dateInRange(d) {
 			continue
 		}
 		if opts.trace != nil {
-			opts.trace.dirs = append(opts.trace.dirs, d.Name())
+			opts.trace.dirs = append(opts.trace.dirs, d)
 		}
-		files, err := historyDateFiles(filepath.Join(root, d.Name()), opts.Below)
+		files, err := historyDateFiles(filepath.Join(root, d), opts.Below)
 		if err != nil {
 			return nil, err
 		}

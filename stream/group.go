@@ -119,47 +119,8 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 		case <-pollCtx.Done():
 		}
 	}()
-	// failed carries an error of a callback to the poll loop: the
-	// consumer's positions may be past work that did not commit, so it
-	// starts again from the committed offsets.
-	var restoreErr, failed atomic.Pointer[error]
-	cl, err := g.cluster.Client(
-		kgo.ConsumerGroup("sluice-"+g.name),
-		kgo.ConsumeTopics(topo.topics...),
-		kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(),
-		kgo.FetchMaxWait(100*time.Millisecond),
-		// A member that died is noticed within seconds, not the default 45.
-		kgo.SessionTimeout(10*time.Second),
-		kgo.HeartbeatInterval(time.Second),
-		kgo.RebalanceTimeout(10*time.Second),
-		// Restores run when partitions are assigned: franz-go runs that
-		// callback, like the revoke one, only between a poll's handling
-		// and the next poll, so it never races the handler. Offsets are
-		// fetched after it; a failed restore fails that step, and the
-		// group tries the assignment again.
-		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
-			if r, ok := g.h.(restorer); ok {
-				err := r.restore(ctx, topo, assigned)
-				restoreErr.Store(&err)
-				if err != nil {
-					failed.Store(&err)
-				}
-			}
-		}),
-		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, m map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
-			if err := restoreErr.Swap(nil); err != nil && *err != nil {
-				return nil, *err
-			}
-			return g.adjust(topo, m)
-		}),
-		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, _ map[string][]int32) {
-			if err := g.h.idle(ctx); err != nil {
-				g.logger.Error("flush on revoke", "job", g.name, "err", err)
-				failed.Store(&err)
-			}
-		}),
-	)
+	var failed atomic.Pointer[error]
+	cl, err := g.client(topo, &failed)
 	if err != nil {
 		return err
 	}
@@ -203,6 +164,51 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+}
+
+// client makes the job's group consumer. failed carries an error of a
+// rebalance callback to the poll loop: the consumer's positions may be past
+// work that did not commit, so it must start again from the committed
+// offsets.
+func (g *groupJob) client(topo *topology, failed *atomic.Pointer[error]) (*kgo.Client, error) {
+	var restoreErr atomic.Pointer[error]
+	return g.cluster.Client(
+		kgo.ConsumerGroup("sluice-"+g.name),
+		kgo.ConsumeTopics(topo.topics...),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchMaxWait(100*time.Millisecond),
+		// A member that died is noticed within seconds, not the default 45.
+		kgo.SessionTimeout(10*time.Second),
+		kgo.HeartbeatInterval(time.Second),
+		kgo.RebalanceTimeout(10*time.Second),
+		// Restores run when partitions are assigned: franz-go runs that
+		// callback, like the revoke one, only between a poll's handling
+		// and the next poll, so it never races the handler. Offsets are
+		// fetched after it; a failed restore fails that step, and the
+		// group tries the assignment again.
+		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+			if r, ok := g.h.(restorer); ok {
+				err := r.restore(ctx, topo, assigned)
+				restoreErr.Store(&err)
+				if err != nil {
+					failed.Store(&err)
+				}
+			}
+		}),
+		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, m map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+			if err := restoreErr.Swap(nil); err != nil && *err != nil {
+				return nil, *err
+			}
+			return g.adjust(topo, m)
+		}),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, _ map[string][]int32) {
+			if err := g.h.idle(ctx); err != nil {
+				g.logger.Error("flush on revoke", "job", g.name, "err", err)
+				failed.Store(&err)
+			}
+		}),
+	)
 }
 
 // adjust replaces the group's offsets with those the job committed.

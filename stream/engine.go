@@ -52,6 +52,8 @@ type Engine struct {
 	// progress holds, per progress name, the next offset of each partition
 	// as committed or in flight; a name missing is read from the store.
 	progress map[string]map[int32]int64
+	// owned is the partitions the engine's consumer owns.
+	owned ownership
 	// flight is the batch being committed while the next one is applied,
 	// or nil. Only the goroutine that applies batches uses it.
 	flight *flight
@@ -128,8 +130,17 @@ func (e *Engine) Lag(ctx context.Context, reg *featurestore.Registry) (int64, er
 	if err != nil {
 		return 0, err
 	}
-	return lag(ctx, e.producer, topo, e.names, e.store.Offsets)
+	return lag(ctx, e.producer, topo, e.names, e.store.Offsets, e.owned.counts)
 }
+
+// CaughtUp is the package's CaughtUp on the engine's store, over the
+// partitions the engine owns.
+func (e *Engine) CaughtUp(repo *featurestore.Repo, cv *featurestore.CompiledView) (bool, error) {
+	return caughtUp(repo, cv, e.store.Offsets, e.owned.counts)
+}
+
+// revoked forgets partitions the engine's consumer no longer owns.
+func (e *Engine) revoked(m map[string][]int32) { e.owned.revoke(m) }
 
 func (e *Engine) offsets(name string) (map[int32]int64, error) { return e.store.Offsets(name) }
 
@@ -508,7 +519,7 @@ func (e *Engine) addEvent(b *online.Batch, cv *featurestore.CompiledView, key st
 // lag sums, over every partition of a topology's topics and every progress
 // name of its job, the records between the committed offset and the end of
 // the partition.
-func lag(ctx context.Context, cl *kgo.Client, topo *topology, names func(*streamJob) []string, committed func(string) (map[int32]int64, error)) (int64, error) {
+func lag(ctx context.Context, cl *kgo.Client, topo *topology, names func(*streamJob) []string, committed func(string) (map[int32]int64, error), counts func(topic string, p int32) bool) (int64, error) {
 	if len(topo.topics) == 0 {
 		return 0, nil
 	}
@@ -524,7 +535,9 @@ func lag(ctx context.Context, cl *kgo.Client, topo *topology, names func(*stream
 				return 0, err
 			}
 			for p, end := range ends[topic] {
-				total += max(0, end-offs[p])
+				if counts == nil || counts(topic, p) {
+					total += max(0, end-offs[p])
+				}
 			}
 		}
 	}

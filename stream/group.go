@@ -36,6 +36,12 @@ type preparer interface {
 	prepare(ctx context.Context, topo *topology) error
 }
 
+// revoker is a handler that keeps track of the partitions it owns:
+// revoked(nil) says it owns none.
+type revoker interface {
+	revoked(m map[string][]int32)
+}
+
 // restorer is a handler that can rebuild the state of partitions it is
 // assigned before consuming them.
 type restorer interface {
@@ -128,6 +134,9 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 		// Leaving the group waits for a rebalance that polling blocks.
 		cl.AllowRebalance()
 		cl.Close()
+		if r, ok := g.h.(revoker); ok {
+			r.revoked(nil)
+		}
 	}()
 	defer func() {
 		if err := g.h.idle(context.WithoutCancel(ctx)); err != nil {
@@ -202,7 +211,10 @@ func (g *groupJob) client(topo *topology, failed *atomic.Pointer[error]) (*kgo.C
 			}
 			return g.adjust(topo, m)
 		}),
-		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, _ map[string][]int32) {
+		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
+			if r, ok := g.h.(revoker); ok {
+				r.revoked(lost)
+			}
 			if err := g.h.idle(ctx); err != nil {
 				g.logger.Error("flush on revoke", "job", g.name, "err", err)
 				failed.Store(&err)

@@ -119,7 +119,7 @@ func (s *OfflineSink) Lag(ctx context.Context, reg *featurestore.Registry) (int6
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.sink.Resume(stream), nil
-	})
+	}, nil)
 }
 
 func (s *OfflineSink) names(job *streamJob) []string { return []string{job.name} }

@@ -65,7 +65,7 @@ func (r *Replica) Lag(ctx context.Context, reg *featurestore.Registry) (int64, e
 	if err != nil {
 		return 0, err
 	}
-	return lag(ctx, r.producer, topo, r.names, r.store.Offsets)
+	return lag(ctx, r.producer, topo, r.names, r.store.Offsets, nil)
 }
 
 func (r *Replica) offsets(name string) (map[int32]int64, error) { return r.store.Offsets(name) }

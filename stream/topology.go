@@ -206,6 +206,12 @@ func jobName(repo *featurestore.Repo, v *featurestore.View) string {
 // one replays, its partitions' records wait behind the replay, so the
 // previous version's state is as current as applying it could make it.
 func CaughtUp(repo *featurestore.Repo, cv *featurestore.CompiledView, offsets func(name string) (map[int32]int64, error)) (bool, error) {
+	return caughtUp(repo, cv, offsets, nil)
+}
+
+// caughtUp is CaughtUp over the partitions that counts, when set, says
+// count.
+func caughtUp(repo *featurestore.Repo, cv *featurestore.CompiledView, offsets func(name string) (map[int32]int64, error), counts func(topic string, p int32) bool) (bool, error) {
 	job, err := offsets(jobName(repo, cv.View))
 	if err != nil {
 		return false, err
@@ -214,10 +220,25 @@ func CaughtUp(repo *featurestore.Repo, cv *featurestore.CompiledView, offsets fu
 	if err != nil {
 		return false, err
 	}
+	topic := jobTopic(repo, cv.View)
 	for p, next := range job {
+		if counts != nil && !counts(topic, p) {
+			continue
+		}
 		if view[p] < next {
 			return false, nil
 		}
 	}
 	return true, nil
+}
+
+// jobTopic is the topic of the job that applies a view.
+func jobTopic(repo *featurestore.Repo, v *featurestore.View) string {
+	if repo.Repartitioned(v) {
+		return kafka.RepartitionTopic(v.Name)
+	}
+	if st := repo.Streams[v.Source]; st != nil {
+		return st.Topic
+	}
+	return ""
 }

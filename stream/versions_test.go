@@ -1,6 +1,7 @@
 package stream_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/sluicehq/sluice/featurestore/window"
 	"github.com/sluicehq/sluice/serve"
 	"github.com/sluicehq/sluice/stream"
+	"github.com/sluicehq/sluice/testkit"
 )
 
 // TestPreviousVersionServesUntilTheNewOneCatchesUp applies a second
@@ -126,4 +128,82 @@ func readVersion(t *testing.T, store *online.Store, cv *featurestore.CompiledVie
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestFleetWorkersJudgeTheirOwnPartitions runs two workers in one group.
+// The first consumed every partition before the second joined, so its
+// store holds offsets of partitions it no longer owns: its lag and its
+// view versions' catch-up must count its own partitions only (without,
+// its lag never reaches 0). TestCaughtUpCountsOwnedPartitions pins the
+// catch-up rule on a store built to hold such offsets.
+func TestFleetWorkersJudgeTheirOwnPartitions(t *testing.T) {
+	h := newHarness(t, repoYAML)
+	var stores [2]*online.Store
+	for i := range stores {
+		s, err := online.Open(t.TempDir(), online.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores[i] = s
+	}
+	ts := time.Now().Add(-time.Minute).UnixMilli()
+	users := func(round int) []rec {
+		var out []rec
+		for u := range 40 {
+			out = append(out, click(fmt.Sprintf("u%02d", u), fmt.Sprintf("r%d-%d", round, u), 1, ts+int64(round)))
+		}
+		return out
+	}
+	h.produce(t, users(0)...)
+	ctx, cancel := context.WithCancel(t.Context())
+	var engines [2]*stream.Engine
+	done := make(chan error, 2)
+	start := func(i int) {
+		engines[i] = stream.NewEngine(h.cluster, h.registry, stores[i], h.producer, stream.Options{})
+		go func() { done <- engines[i].Run(ctx) }()
+	}
+	defer func() {
+		cancel()
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Errorf("engine: %v", err)
+			}
+		}
+	}()
+	lags := func() {
+		t.Helper()
+		for _, e := range engines {
+			waitLag(t, func(ctx context.Context) (int64, error) { return e.Lag(ctx, h.registry) })
+		}
+	}
+	start(0)
+	waitLag(t, func(ctx context.Context) (int64, error) { return engines[0].Lag(ctx, h.registry) })
+	start(1)
+	err := testkit.Eventually(t.Context(), 30*time.Second, func() error {
+		if offs, err := stores[1].Offsets("clicks"); err != nil || len(offs) == 0 {
+			return fmt.Errorf("the second worker owns no partition yet (%v)", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lags()
+
+	h.apply(t, strings.Replace(repoYAML, "  - {name: events, agg: count}",
+		"  - {name: events, agg: count}\n  - {name: biggest, field: n, agg: max}", 1))
+	h.produce(t, users(1)...)
+	lags()
+	repo := h.registry.Repo()
+	cur, err := featurestore.Compile(repo, "user_clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range engines {
+		up, err := e.CaughtUp(repo, cur)
+		if err != nil || !up {
+			t.Errorf("worker %d: version 2 caught up = %v (%v) after both workers applied every record, want true", i, up, err)
+		}
+	}
 }

@@ -150,6 +150,7 @@ func runUp(ctx context.Context, c Config, f *upFlags) error {
 		ready["replica"] = caughtUp(func(ctx context.Context) (int64, error) { return rep.Lag(ctx, registry) })
 	}
 	var sink *offline.Sink
+	var viewCaughtUp serve.CaughtUpFunc
 	if r.offline {
 		var err error
 		if sink, err = offline.Open(filepath.Join(c.DataDir, "offline"), offline.Options{Logger: logger}); err != nil {
@@ -174,6 +175,9 @@ func runUp(ctx context.Context, c Config, f *upFlags) error {
 		}
 		eng := stream.NewEngine(cluster, registry, store, producer, opts)
 		jobs = append(jobs, eng.Run)
+		// A worker that serves reads judges catch-up on the partitions it
+		// owns.
+		viewCaughtUp = eng.CaughtUp
 		ready["stream"] = caughtUp(func(ctx context.Context) (int64, error) { return eng.Lag(ctx, registry) })
 	}
 	chJob, chSQL, closeCH, err := clickHouseSide(c, r.offline, registry, logger, reg)
@@ -192,8 +196,8 @@ func runUp(ctx context.Context, c Config, f *upFlags) error {
 	}
 
 	// Readiness checks are complete now; the server reads the map from here on.
-	sopts := serve.Options{Logger: logger, Registerer: reg, Gatherer: reg, Ready: ready}
-	if store != nil {
+	sopts := serve.Options{Logger: logger, Registerer: reg, Gatherer: reg, Ready: ready, CaughtUp: viewCaughtUp}
+	if store != nil && viewCaughtUp == nil {
 		sopts.CaughtUp = func(repo *featurestore.Repo, cv *featurestore.CompiledView) (bool, error) {
 			return stream.CaughtUp(repo, cv, store.Offsets)
 		}

@@ -1,0 +1,53 @@
+package stream
+
+import "sync"
+
+// ownership records which partitions of which topics a worker's consumer
+// owns, so that its lag and its view versions' catch-up are judged on them
+// alone: its store also holds offsets of partitions it owned before a
+// rebalance, which other workers move on. While it owns nothing (before
+// its first assignment, between consumers) every partition counts.
+type ownership struct {
+	mu    sync.Mutex
+	parts map[string]map[int32]bool
+}
+
+func (o *ownership) assign(m map[string][]int32) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.parts == nil {
+		o.parts = map[string]map[int32]bool{}
+	}
+	for topic, ps := range m {
+		if o.parts[topic] == nil {
+			o.parts[topic] = map[int32]bool{}
+		}
+		for _, p := range ps {
+			o.parts[topic][p] = true
+		}
+	}
+}
+
+// revoke forgets partitions; nil forgets every one.
+func (o *ownership) revoke(m map[string][]int32) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if m == nil {
+		o.parts = nil
+	}
+	for topic, ps := range m {
+		for _, p := range ps {
+			delete(o.parts[topic], p)
+		}
+		if len(o.parts[topic]) == 0 {
+			delete(o.parts, topic)
+		}
+	}
+}
+
+// counts reports whether a partition of a topic counts for this worker.
+func (o *ownership) counts(topic string, p int32) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.parts) == 0 || o.parts[topic][p]
+}

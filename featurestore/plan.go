@@ -109,7 +109,16 @@ func (p *Plan) String() string {
 // topic, entity or timestamp field; an incompatible schema change (see
 // schemas.CheckCompatible); dropping a field a view still reads. next must be
 // valid, as Parse and FromRecords return it; it is not modified.
-func (r *Repo) Plan(next *Repo) (*Plan, error) {
+func (r *Repo) Plan(next *Repo) (*Plan, error) { return r.plan(next, nil) }
+
+// Building reports whether the current version of a view of repo is still
+// catching up (is not served yet).
+type Building func(repo *Repo, view string) bool
+
+// plan is Plan. A view updated again while building says its current
+// version is still catching up keeps its previous version, the one served,
+// rather than taking the half-built current one as its previous.
+func (r *Repo) plan(next *Repo, building Building) (*Plan, error) {
 	cur := r
 	if cur == nil {
 		cur = NewRepo()
@@ -135,6 +144,8 @@ func (r *Repo) Plan(next *Repo) (*Plan, error) {
 		p.add(KindView, name, c, nil, &errs)
 		delete(out.Previous, name)
 		switch {
+		case c.Action == Update && cur.Previous[name] != nil && building != nil && building(cur, name):
+			out.Previous[name] = cur.Previous[name].clone()
 		case c.Action == Update:
 			out.Previous[name] = old.clone()
 		case c.Action == Unchanged && cur.Previous[name] != nil:

@@ -492,3 +492,37 @@ func TestPlanKeepsPreviousVersion(t *testing.T) {
 		t.Error("a removed view kept its previous version")
 	}
 }
+
+// TestPlanKeepsTheServedVersionWhileBuilding updates a view twice: when the
+// second version is still catching up, the first stays the previous one.
+func TestPlanKeepsTheServedVersionWhileBuilding(t *testing.T) {
+	withWindow := func(h time.Duration) *Repo {
+		r := fraudRepo()
+		r.Views["user_txn"].Features[2].Window = h
+		return r
+	}
+	p, err := registry(t).Plan(withWindow(48 * hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := p.Next
+	for _, tt := range []struct {
+		building bool
+		want     int
+	}{{true, 1}, {false, 2}} {
+		asked := ""
+		p, err := v2.plan(withWindow(72*hour), func(repo *Repo, view string) bool {
+			asked = view
+			return tt.building
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Next.Previous["user_txn"]; got == nil || got.Version != tt.want {
+			t.Errorf("version 2 building %v: previous %+v, want version %d", tt.building, got, tt.want)
+		}
+		if p.Next.Views["user_txn"].Version != 3 || asked != "user_txn" {
+			t.Errorf("version %d, asked about %q; want 3 and user_txn", p.Next.Views["user_txn"].Version, asked)
+		}
+	}
+}

@@ -26,6 +26,7 @@ type Registry struct {
 	prepare func(ctx context.Context, next *Repo) error
 
 	mu       sync.Mutex
+	building Building
 	repo     *Repo
 	changed  chan struct{}
 	datasets map[string][]byte // manifests by dataset id
@@ -47,6 +48,16 @@ func OpenRegistry(ctx context.Context, log Log, prepare func(ctx context.Context
 	return reg, nil
 }
 
+// SetBuilding tells the registry how to learn, when a view is updated
+// again, whether its current version is still catching up: it then keeps
+// the previous version as the one to serve. Without it, the current
+// version always becomes the previous one.
+func (r *Registry) SetBuilding(b Building) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.building = b
+}
+
 // Repo returns the current definitions. Callers must not modify them.
 func (r *Registry) Repo() *Repo {
 	r.mu.Lock()
@@ -66,7 +77,7 @@ func (r *Registry) Changed() <-chan struct{} {
 func (r *Registry) Apply(ctx context.Context, next *Repo, dryRun bool) (*Plan, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	plan, err := r.repo.Plan(next)
+	plan, err := r.repo.plan(next, r.building)
 	if err != nil {
 		return nil, err
 	}

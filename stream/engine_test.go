@@ -160,15 +160,7 @@ func read(t *testing.T, store *online.Store, repo *featurestore.Repo, view, user
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([]window.Value, len(cv.Specs))
-	err = store.ReadState(view, cv.View.Version, []string{user}, cv.Layout, func(_ int, st *window.State, raw window.RawFunc) error {
-		cv.Layout.Eval(at, st, raw, out)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return readVersion(t, store, cv, user, at)
 }
 
 func TestEngineAppliesOnceAcrossRestarts(t *testing.T) {

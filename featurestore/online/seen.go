@@ -30,6 +30,7 @@ type seenFilter struct {
 type nsFilter struct {
 	cur, prev *generation
 	since     time.Time // when cur began
+	used      time.Time // when last used
 	loaded    bool      // the ids in Badger were added
 }
 
@@ -94,14 +95,27 @@ func (f *seenFilter) addIfKept(ns, id string) {
 func (f *seenFilter) namespace(ns string) *nsFilter {
 	n := f.ns[ns]
 	now := f.now()
-	switch {
-	case n == nil:
+	if n == nil {
 		n = &nsFilter{cur: &generation{max: f.maxBytes}, since: now}
 		f.ns[ns] = n
-	case now.Sub(n.since) >= f.horizon:
+	}
+	n.used = now
+	if now.Sub(n.since) >= f.horizon {
 		n.prev, n.cur, n.since = n.cur, &generation{max: f.maxBytes}, now
+		f.dropUnused(now)
 	}
 	return n
+}
+
+// dropUnused forgets the filters of namespaces unused for a horizon, such
+// as a view version that has been replaced: they are read from Badger again
+// if it is ever used.
+func (f *seenFilter) dropUnused(now time.Time) {
+	for ns, n := range f.ns {
+		if now.Sub(n.used) > f.horizon {
+			delete(f.ns, ns)
+		}
+	}
 }
 
 // load adds the ids that db holds under ns.

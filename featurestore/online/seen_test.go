@@ -134,3 +134,21 @@ func TestSeenAcrossReopen(t *testing.T) {
 		t.Error("an id applied from a changelog is not seen")
 	}
 }
+
+func TestSeenFilterDropsUnusedNamespaces(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := newSeenFilter(time.Hour)
+	f.now = func() time.Time { return now }
+	f.add("view.v.1", "a")
+	f.add("view.v.2", "b")
+	// Only version 2 is used from now on; its rotation, an hour on, drops
+	// version 1's filters once they have gone unused for over an hour.
+	now = now.Add(90 * time.Minute)
+	f.add("view.v.2", "c")
+	if _, ok := f.ns["view.v.1"]; ok {
+		t.Error("the filters of a namespace unused for 90 minutes are kept")
+	}
+	if n := f.ns["view.v.2"]; n == nil || !n.prev.has(hashOf("b")) || !n.cur.has(hashOf("c")) {
+		t.Error("the namespace in use lost its ids")
+	}
+}

@@ -139,6 +139,9 @@ func (e *Engine) CaughtUp(repo *featurestore.Repo, cv *featurestore.CompiledView
 	return caughtUp(repo, cv, e.store.Offsets, e.owned.counts)
 }
 
+// assigned records partitions the engine's consumer now owns.
+func (e *Engine) assigned(m map[string][]int32) { e.owned.assign(m) }
+
 // revoked forgets partitions the engine's consumer no longer owns.
 func (e *Engine) revoked(m map[string][]int32) { e.owned.revoke(m) }
 

@@ -36,9 +36,10 @@ type preparer interface {
 	prepare(ctx context.Context, topo *topology) error
 }
 
-// revoker is a handler that keeps track of the partitions it owns:
+// owner is a handler that keeps track of the partitions it owns:
 // revoked(nil) says it owns none.
-type revoker interface {
+type owner interface {
+	assigned(m map[string][]int32)
 	revoked(m map[string][]int32)
 }
 
@@ -134,8 +135,8 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 		// Leaving the group waits for a rebalance that polling blocks.
 		cl.AllowRebalance()
 		cl.Close()
-		if r, ok := g.h.(revoker); ok {
-			r.revoked(nil)
+		if o, ok := g.h.(owner); ok {
+			o.revoked(nil)
 		}
 	}()
 	defer func() {
@@ -197,6 +198,9 @@ func (g *groupJob) client(topo *topology, failed *atomic.Pointer[error]) (*kgo.C
 		// fetched after it; a failed restore fails that step, and the
 		// group tries the assignment again.
 		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+			if o, ok := g.h.(owner); ok {
+				o.assigned(assigned)
+			}
 			if r, ok := g.h.(restorer); ok {
 				err := r.restore(ctx, topo, assigned)
 				restoreErr.Store(&err)
@@ -212,8 +216,8 @@ func (g *groupJob) client(topo *topology, failed *atomic.Pointer[error]) (*kgo.C
 			return g.adjust(topo, m)
 		}),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
-			if r, ok := g.h.(revoker); ok {
-				r.revoked(lost)
+			if o, ok := g.h.(owner); ok {
+				o.revoked(lost)
 			}
 			if err := g.h.idle(ctx); err != nil {
 				g.logger.Error("flush on revoke", "job", g.name, "err", err)

@@ -19,7 +19,6 @@ import (
 // committed instead of replaying the stream. A changelog without offsets
 // for a partition (a view that never ran) leaves it to replay.
 func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[string][]int32) error {
-	e.owned.assign(assigned)
 	// The batch in flight commits first: a restore writes offsets of its
 	// own, and the memory's are read again from the store afterwards.
 	if err := e.settle(); err != nil {

@@ -88,7 +88,7 @@ func newTopology(repo *featurestore.Repo, repartition bool) (*topology, error) {
 			}
 			job.reroute = append(job.reroute, cv)
 			t.add(kafka.RepartitionTopic(v.Name), &streamJob{
-				name: "repartition." + v.Name, stream: st, dec: dec,
+				name: jobName(repo, v), stream: st, dec: dec,
 				views: []*featurestore.CompiledView{cv}, viewKeys: []string{viewKey(cv)}, internal: true,
 			})
 		}

@@ -27,14 +27,13 @@ func ReadHistory(ctx context.Context, dir, stream string, schema *schemas.Schema
 	if err != nil {
 		return nil, fmt.Errorf("history of stream %q: %w", stream, err)
 	}
-	for p, next := range below {
-		if opts.Below == nil {
-			continue
-		}
-		if bound, ok := opts.Below[p]; ok {
-			below[p] = min(next, bound)
-		} else {
-			delete(below, p)
+	if opts.Below != nil {
+		for p, next := range below {
+			if bound, ok := opts.Below[p]; ok {
+				below[p] = min(next, bound)
+			} else {
+				delete(below, p)
+			}
 		}
 	}
 	opts.Below = below

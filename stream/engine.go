@@ -92,7 +92,7 @@ func NewEngine(cluster kafka.Cluster, reg *featurestore.Registry, store *online.
 			Name: "sluice_stream_restored_entries_total",
 			Help: "Changelog entries applied to restore the state of partitions this worker was assigned without holding their state.",
 		}),
-		cache: newStateCache(store, opts.StateCacheEntities),
+		cache: newStateCache(opts.StateCacheEntities),
 		backfilled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_stream_backfilled_rows_total",
 			Help: "Offline store rows a new feature view version took from the Parquet history before consuming its stream.",
@@ -503,7 +503,7 @@ func (e *Engine) addEvent(b *online.Batch, cv *featurestore.CompiledView, key st
 			return nil
 		}
 	}
-	st, err := e.cache.get(cv, key, partition)
+	st, err := e.cache.get(b, cv, key, partition)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,6 @@ const DefaultStateCacheEntities = 100_000
 // it holds equals the committed one plus the changes of the batch in
 // flight and of the open batch.
 type stateCache struct {
-	store *online.Store
 	max   int
 	byKey map[stateKey]*list.Element
 	order list.List // of *cached, most recently used at the front
@@ -42,16 +41,16 @@ type cached struct {
 	dirty     bool // changed by the open batch
 }
 
-func newStateCache(store *online.Store, max int) *stateCache {
+func newStateCache(max int) *stateCache {
 	if max <= 0 {
 		max = DefaultStateCacheEntities
 	}
-	return &stateCache{store: store, max: max, byKey: map[stateKey]*list.Element{}}
+	return &stateCache{max: max, byKey: map[stateKey]*list.Element{}}
 }
 
 // get returns the state of an entity of a view version for the open batch
-// to change, loading it when it is not cached.
-func (c *stateCache) get(cv *featurestore.CompiledView, ent string, partition int32) (*window.State, error) {
+// b to change, loading it when it is not cached.
+func (c *stateCache) get(b *online.Batch, cv *featurestore.CompiledView, ent string, partition int32) (*window.State, error) {
 	key := stateKey{cv.View.Name, cv.View.Version, ent}
 	if el, ok := c.byKey[key]; ok {
 		c.order.MoveToFront(el)
@@ -61,10 +60,11 @@ func (c *stateCache) get(cv *featurestore.CompiledView, ent string, partition in
 		return e.st, nil
 	}
 	// Not cached, so neither the open batch nor the one in flight has
-	// changed it: the committed state is current. Reading it outside the
-	// batch's transaction spares Badger sorting the batch's pending writes
-	// for every iterator.
-	st, err := c.store.LoadState(cv.View.Name, cv.View.Version, ent, cv.Layout)
+	// changed it: it was committed before the open batch began, and the
+	// batch's snapshot holds it. Reading outside the batch's transaction
+	// spares Badger sorting the batch's pending writes for every iterator;
+	// one snapshot per batch spares a read transaction per entity.
+	st, err := b.LoadCommitted(cv.View.Name, cv.View.Version, ent, cv.Layout)
 	if err != nil {
 		return nil, err
 	}

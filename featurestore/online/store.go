@@ -128,6 +128,9 @@ type Batch struct {
 	txn       *badger.Txn
 	changes   []Change
 	partition int32
+	// reads is the read-only snapshot LoadCommitted reads from, opened by
+	// its first call.
+	reads *badger.Txn
 }
 
 // Change is one entry a batch wrote to a view's state: its absolute new
@@ -245,8 +248,27 @@ func (b *Batch) SetOffset(stream string, partition int32, next int64) error {
 	return b.set(badger.NewEntry(offsetKey(stream, partition), v))
 }
 
+// LoadCommitted reads an entity's state of a view version as committed
+// when the batch first read committed state: one snapshot serves every
+// read of the batch, and the batch's own writes are not in it.
+func (b *Batch) LoadCommitted(view string, version int, key string, l *window.Layout) (*window.State, error) {
+	if b.reads == nil {
+		b.reads = b.s.db.NewTransaction(false)
+	}
+	return loadState(b.reads, view, version, key, l)
+}
+
+// endReads closes the snapshot of LoadCommitted.
+func (b *Batch) endReads() {
+	if b.reads != nil {
+		b.reads.Discard()
+		b.reads = nil
+	}
+}
+
 // Commit writes the batch atomically.
 func (b *Batch) Commit() error {
+	b.endReads()
 	if err := b.txn.Commit(); err != nil {
 		return fmt.Errorf("online store: commit: %w", err)
 	}
@@ -254,7 +276,10 @@ func (b *Batch) Commit() error {
 }
 
 // Discard drops the batch.
-func (b *Batch) Discard() { b.txn.Discard() }
+func (b *Batch) Discard() {
+	b.endReads()
+	b.txn.Discard()
+}
 
 // Read calls fn with the events of each entity key of a view version whose
 // event time is before t, sorted by (time, seq).

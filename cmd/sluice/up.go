@@ -173,7 +173,15 @@ func runUp(ctx context.Context, c Config, f *upFlags) error {
 			}
 			return offline.ReadHistory(ctx, filepath.Join(c.DataDir, "offline"), name, schema, offline.HistoryOptions{}, fn)
 		}
-		eng := stream.NewEngine(cluster, registry, store, producer, opts)
+		// The engine waits for each batch's changelog before committing
+		// it, so its records go out at once on a client of their own
+		// rather than lingering beside ingest's.
+		changelog, err := cluster.Producer(kafka.SlogLogger(logger), kgo.ProducerLinger(0))
+		if err != nil {
+			return err
+		}
+		defer changelog.Close()
+		eng := stream.NewEngine(cluster, registry, store, changelog, opts)
 		jobs = append(jobs, eng.Run)
 		// A worker that serves reads judges catch-up on the partitions it
 		// owns.

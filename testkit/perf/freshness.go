@@ -41,7 +41,7 @@ func Freshness(ctx context.Context, o Options) ([]Figure, error) {
 	defer store.Close()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	eng := stream.NewEngine(c.kc, c.registry, store, c.producer, stream.Options{})
+	eng := stream.NewEngine(c.kc, c.registry, store, c.changelog, stream.Options{})
 	engDone := make(chan error, 1)
 	go func() { engDone <- eng.Run(runCtx) }()
 	defer func() { cancel(); <-engDone }()

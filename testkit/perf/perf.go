@@ -75,12 +75,15 @@ func (o *Options) scratch() (string, func(), error) {
 	return dir, func() { os.RemoveAll(dir) }, err
 }
 
-// cluster is an embedded broker, a producer and a registry over it.
+// cluster is an embedded broker, producers and a registry over it.
 type cluster struct {
 	broker   *kafka.Broker
 	kc       kafka.Cluster
 	producer *kgo.Client
-	registry *featurestore.Registry
+	// changelog is the stream engine's producer, without linger as
+	// `sluice up` gives it.
+	changelog *kgo.Client
+	registry  *featurestore.Registry
 }
 
 func startCluster(ctx context.Context, dir, repoYAML string) (*cluster, error) {
@@ -90,6 +93,10 @@ func startCluster(ctx context.Context, dir, repoYAML string) (*cluster, error) {
 	}
 	c := &cluster{broker: b, kc: kafka.Cluster{Brokers: []string{b.Addr()}}}
 	if c.producer, err = c.kc.Producer(kgo.ProducerBatchMaxBytes(1 << 20)); err != nil {
+		c.close()
+		return nil, err
+	}
+	if c.changelog, err = c.kc.Producer(kgo.ProducerLinger(0)); err != nil {
 		c.close()
 		return nil, err
 	}
@@ -157,6 +164,9 @@ func catchUp(ctx context.Context, run func(context.Context) error, lag func(cont
 func (c *cluster) close() {
 	if c.producer != nil {
 		c.producer.Close()
+	}
+	if c.changelog != nil {
+		c.changelog.Close()
 	}
 	c.broker.Close()
 }

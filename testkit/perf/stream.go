@@ -44,7 +44,7 @@ func Stream(ctx context.Context, o Options) ([]Figure, error) {
 		return nil, err
 	}
 	defer store.Close()
-	eng := stream.NewEngine(c.kc, c.registry, store, c.producer, stream.Options{})
+	eng := stream.NewEngine(c.kc, c.registry, store, c.changelog, stream.Options{})
 	took, err := catchUp(ctx, eng.Run, func(ctx context.Context) (int64, error) { return eng.Lag(ctx, c.registry) })
 	if err != nil {
 		return nil, err

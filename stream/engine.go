@@ -16,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/featurestore"
 	"github.com/sluicehq/sluice/featurestore/online"
 	"github.com/sluicehq/sluice/featurestore/window"
+	"github.com/sluicehq/sluice/schemas"
 )
 
 // Options configures the stream engine.
@@ -196,21 +197,24 @@ func (e *Engine) committedProgress(name string) (map[int32]int64, error) {
 }
 
 func (e *Engine) handle(ctx context.Context, topo *topology, recs []*kgo.Record) error {
-	for len(recs) > 0 {
-		n, err := e.apply(ctx, topo, recs)
+	a := decodeAhead(topo, recs)
+	defer a.halt()
+	for done := 0; done < len(recs); {
+		n, err := e.apply(ctx, topo, recs, a, done)
 		if err != nil {
 			return err
 		}
-		recs = recs[n:]
+		done += n
 	}
 	return nil
 }
 
-// apply applies a prefix of recs in one transaction and returns its length:
-// all of them, or fewer when the transaction filled up.
-func (e *Engine) apply(ctx context.Context, topo *topology, recs []*kgo.Record) (int, error) {
-	for size := len(recs); ; size = (size + 1) / 2 {
-		err := e.applyAll(ctx, topo, recs[:size])
+// apply applies a prefix of recs[from:], decoded by a, in one transaction
+// and returns its length: all of them, or fewer when the transaction
+// filled up.
+func (e *Engine) apply(ctx context.Context, topo *topology, recs []*kgo.Record, a *ahead, from int) (int, error) {
+	for size := len(recs) - from; ; size = (size + 1) / 2 {
+		err := e.applyAll(ctx, topo, recs[:from+size], a, from)
 		if err == nil {
 			return size, nil
 		}
@@ -241,11 +245,11 @@ type batch struct {
 	seen     map[seenID]struct{}
 }
 
-// applyAll applies recs as one batch and hands it to a goroutine that
+// applyAll applies recs[from:] as one batch and hands it to a goroutine that
 // produces its changelog and commits it, while the caller goes on with the
 // next batch; the batch before must have committed first. A batch that
 // fails before that leaves the engine as it was.
-func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Record) (err error) {
+func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Record, a *ahead, from int) (err error) {
 	bt := &batch{
 		b:        e.store.NewBatch(),
 		progress: map[string]map[int32]int64{},
@@ -268,7 +272,8 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 		}
 		e.cache.discard()
 	}()
-	for _, r := range recs {
+	for i := from; i < len(recs); i++ {
+		r := recs[i]
 		job := topo.byTopic[r.Topic]
 		if job == nil {
 			continue
@@ -278,7 +283,8 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 		}
 		bt.touched[job][r.Partition] = true
 		bt.b.SetPartition(r.Partition)
-		if err := e.applyOne(bt, job, r); err != nil {
+		ev, decodeErr := a.get(i)
+		if err := e.applyOne(bt, job, r, ev, decodeErr); err != nil {
 			return err
 		}
 		bt.arrival = max(bt.arrival, r.Timestamp.UnixMicro())
@@ -385,7 +391,7 @@ func changeRecord(c online.Change) *kgo.Record {
 // yet: each view (a view version that is new replays the log: its
 // backfill), each re-keyed view, and the job itself (dead letters and
 // metrics, once per record).
-func (e *Engine) applyOne(bt *batch, job *streamJob, r *kgo.Record) error {
+func (e *Engine) applyOne(bt *batch, job *streamJob, r *kgo.Record, ev *schemas.Event, decodeErr error) error {
 	b := bt.b
 	due := func(name string) (bool, error) {
 		offs, ok := bt.progress[name]
@@ -409,7 +415,6 @@ func (e *Engine) applyOne(bt *batch, job *streamJob, r *kgo.Record) error {
 	if err != nil {
 		return err
 	}
-	ev, decodeErr := job.dec.Decode(r.Value)
 	if decodeErr != nil {
 		if live {
 			bt.forward = append(bt.forward, deadLetter(r, name, decodeErr))

@@ -26,10 +26,10 @@ type Registry struct {
 	prepare func(ctx context.Context, next *Repo) error
 
 	mu       sync.Mutex
-	building Building
 	repo     *Repo
 	changed  chan struct{}
 	datasets map[string][]byte // manifests by dataset id
+	ready    map[readyKey]*readyParts
 }
 
 // OpenRegistry loads the definitions from log. prepare (may be nil) runs
@@ -39,23 +39,14 @@ func OpenRegistry(ctx context.Context, log Log, prepare func(ctx context.Context
 	if err != nil {
 		return nil, err
 	}
-	reg := &Registry{log: log, prepare: prepare, repo: NewRepo(), changed: make(chan struct{}), datasets: map[string][]byte{}}
-	if recs = reg.splitDatasets(recs); len(recs) > 0 {
+	reg := &Registry{log: log, prepare: prepare, repo: NewRepo(), changed: make(chan struct{}),
+		datasets: map[string][]byte{}, ready: map[readyKey]*readyParts{}}
+	if recs = reg.splitReady(reg.splitDatasets(recs)); len(recs) > 0 {
 		if reg.repo, err = FromRecords(recs); err != nil {
 			return nil, fmt.Errorf("load registry: %w", err)
 		}
 	}
 	return reg, nil
-}
-
-// SetBuilding tells the registry how to learn, when a view is updated
-// again, whether its current version is still catching up: it then keeps
-// the previous version as the one to serve. Without it, the current
-// version always becomes the previous one.
-func (r *Registry) SetBuilding(b Building) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.building = b
 }
 
 // Repo returns the current definitions. Callers must not modify them.
@@ -106,9 +97,11 @@ func (r *Registry) Apply(ctx context.Context, next *Repo, dryRun bool) (*Plan, e
 			recs = append(recs, Record{Key: rec.Key})
 		}
 	}
-	if err := r.log.Append(ctx, recs); err != nil {
+	stale := r.staleMarks(plan.Next)
+	if err := r.log.Append(ctx, append(recs, stale...)); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRegistryUnavailable, err)
 	}
+	r.splitReady(stale)
 	r.repo = plan.Next
 	close(r.changed)
 	r.changed = make(chan struct{})
@@ -135,7 +128,7 @@ func (r *Registry) Run(ctx context.Context) error {
 	var order []string
 	return f.Follow(ctx, func(batch []Record) {
 		r.mu.Lock()
-		batch = r.splitDatasets(batch)
+		batch = r.splitReady(r.splitDatasets(batch))
 		r.mu.Unlock()
 		for _, rec := range batch {
 			if _, seen := latest[rec.Key]; !seen {

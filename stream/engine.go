@@ -58,6 +58,10 @@ type Engine struct {
 	// flight is the batch being committed while the next one is applied,
 	// or nil. Only the goroutine that applies batches uses it.
 	flight *flight
+	// topo is the topology of the last batch, and readyAt when markReady
+	// last looked at it.
+	topo    *topology
+	readyAt time.Time
 }
 
 // flight is a batch on its way to the store: its changelog and dead
@@ -152,7 +156,13 @@ func (e *Engine) names(job *streamJob) []string { return job.names() }
 
 // idle waits for the batch in flight: the job is between polls, stopping,
 // or giving partitions up.
-func (e *Engine) idle(context.Context) error { return e.settle() }
+func (e *Engine) idle(ctx context.Context) error {
+	if err := e.settle(); err != nil {
+		return err
+	}
+	e.markReady(ctx, e.topo)
+	return nil
+}
 
 // settle waits for the batch in flight to commit. When it failed, every
 // state and offset held in memory is forgotten, since they include its
@@ -205,6 +215,10 @@ func (e *Engine) handle(ctx context.Context, topo *topology, recs []*kgo.Record)
 			return err
 		}
 		done += n
+	}
+	e.topo = topo
+	if time.Since(e.readyAt) >= readyEvery {
+		e.markReady(ctx, topo)
 	}
 	return nil
 }

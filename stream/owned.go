@@ -1,6 +1,10 @@
 package stream
 
-import "sync"
+import (
+	"maps"
+	"slices"
+	"sync"
+)
 
 // ownership records which partitions of which topics a worker's consumer
 // owns, so that its lag and its view versions' catch-up are judged on them
@@ -50,4 +54,11 @@ func (o *ownership) counts(topic string, p int32) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return len(o.parts) == 0 || o.parts[topic][p]
+}
+
+// owned lists the partitions of a topic the worker owns.
+func (o *ownership) owned(topic string) []int32 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Sorted(maps.Keys(o.parts[topic]))
 }

@@ -207,3 +207,55 @@ func TestFleetWorkersJudgeTheirOwnPartitions(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdateKeepsServingTheVersionThatIsReady checks the marks the engine
+// leaves in the registry: a version caught up on every partition is ready,
+// and an update applied while the current version is not (here, through
+// the registry alone, as an ingest-only node would) keeps the ready
+// version as the one to serve rather than the half-built one.
+func TestUpdateKeepsServingTheVersionThatIsReady(t *testing.T) {
+	h := newHarness(t, repoYAML)
+	store, err := online.Open(t.TempDir(), online.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ts := time.Now().Add(-time.Minute).UnixMilli()
+	h.produce(t, click("u1", "a", 1, ts), click("u2", "b", 2, ts+1))
+	runEngine(t, h, store)()
+	if !h.registry.Ready("user_clicks", 1) {
+		t.Fatal("version 1 is not marked ready after the engine caught up")
+	}
+	version := func(n int) string {
+		return strings.Replace(repoYAML, "  - {name: events, agg: count}",
+			fmt.Sprintf("  - {name: events, agg: count}\n  - {name: f%d, field: n, agg: max}", n), 1)
+	}
+	previous := func() int {
+		t.Helper()
+		prev, err := featurestore.CompilePrevious(h.registry.Repo(), "user_clicks")
+		if err != nil || prev == nil {
+			t.Fatalf("previous version: %+v, %v", prev, err)
+		}
+		return prev.View.Version
+	}
+	h.apply(t, version(2))
+	if h.registry.Ready("user_clicks", 2) {
+		t.Fatal("version 2 is marked ready before any engine applied it")
+	}
+	h.apply(t, version(3))
+	if got := previous(); got != 1 {
+		t.Errorf("update over a half-built version 2: previous version %d, want 1, the ready one", got)
+	}
+
+	runEngine(t, h, store)()
+	if !h.registry.Ready("user_clicks", 3) {
+		t.Fatal("version 3 is not marked ready after the engine caught up")
+	}
+	h.apply(t, version(4))
+	if got := previous(); got != 3 {
+		t.Errorf("update over a ready version 3: previous version %d, want 3", got)
+	}
+	if h.registry.Marked("user_clicks", 1, 0) {
+		t.Error("version 1, neither served nor building, keeps its marks")
+	}
+}

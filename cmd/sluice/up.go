@@ -210,18 +210,6 @@ func runUp(ctx context.Context, c Config, f *upFlags) error {
 			return stream.CaughtUp(repo, cv, store.Offsets)
 		}
 	}
-	if sopts.CaughtUp != nil {
-		// A view updated again while its current version is still
-		// catching up keeps serving the version before it.
-		registry.SetBuilding(func(repo *featurestore.Repo, view string) bool {
-			cv, err := featurestore.Compile(repo, view)
-			if err != nil {
-				return false
-			}
-			up, err := sopts.CaughtUp(repo, cv)
-			return err == nil && !up
-		})
-	}
 	serve.New(registry, store, sopts).Register(mux)
 	srv := &http.Server{Addr: c.HTTP.Addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("sluice up", "http", c.HTTP.Addr, "kafka", cluster.Brokers, "data_dir", c.DataDir, "role", f.role)

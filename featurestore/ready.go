@@ -1,0 +1,155 @@
+package featurestore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// KindReady is the registry record kind that marks a view version caught
+// up on one partition of the topic it consumes: the stream worker owning
+// the partition has applied, for that version, every record that its job
+// had consumed. Workers each mark their own partitions, so a version is
+// caught up across the fleet once every partition is marked. Like
+// datasets, marks share the registry's log but are not part of a Repo.
+const KindReady = "view_ready"
+
+// ReadyMark is one partition's mark.
+type ReadyMark struct {
+	View      string `json:"view"`
+	Version   int    `json:"version"`
+	Partition int32  `json:"partition"`
+	// Partitions is how many partitions the consumed topic has.
+	Partitions int32 `json:"partitions"`
+}
+
+// readyKey names a view version.
+type readyKey struct {
+	view    string
+	version int
+}
+
+// readyParts is what the marks of a view version say.
+type readyParts struct {
+	partitions int32
+	marked     map[int32]bool
+}
+
+func (m ReadyMark) recordKey() string {
+	return RecordKey(KindReady, m.View+"/"+strconv.Itoa(m.Version)+"/"+strconv.Itoa(int(m.Partition)))
+}
+
+// splitReady moves ready marks out of recs into the registry's table (a
+// nil value removes one), returning the other records. The caller holds
+// r.mu.
+func (r *Registry) splitReady(recs []Record) []Record {
+	out := recs[:0:0]
+	for _, rec := range recs {
+		name, ok := strings.CutPrefix(rec.Key, KindReady+"/")
+		if !ok {
+			out = append(out, rec)
+			continue
+		}
+		var m ReadyMark
+		if len(rec.Value) > 0 {
+			if json.Unmarshal(rec.Value, &m) != nil {
+				continue // not a mark this version can read
+			}
+		} else if m, ok = parseReadyName(name); !ok {
+			continue
+		}
+		k := readyKey{m.View, m.Version}
+		p := r.ready[k]
+		if len(rec.Value) == 0 {
+			if p != nil {
+				delete(p.marked, m.Partition)
+			}
+			continue
+		}
+		if p == nil {
+			p = &readyParts{marked: map[int32]bool{}}
+			r.ready[k] = p
+		}
+		p.partitions = m.Partitions
+		p.marked[m.Partition] = true
+	}
+	return out
+}
+
+// parseReadyName reads the view, version and partition of a mark's key.
+func parseReadyName(name string) (ReadyMark, bool) {
+	view, rest, ok1 := strings.Cut(name, "/")
+	ver, part, ok2 := strings.Cut(rest, "/")
+	v, err1 := strconv.Atoi(ver)
+	p, err2 := strconv.ParseInt(part, 10, 32)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil {
+		return ReadyMark{}, false
+	}
+	return ReadyMark{View: view, Version: v, Partition: int32(p)}, true
+}
+
+// MarkReady records marks in the registry log.
+func (r *Registry) MarkReady(ctx context.Context, marks ...ReadyMark) error {
+	recs := make([]Record, len(marks))
+	for i, m := range marks {
+		v, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		recs[i] = Record{Key: m.recordKey(), Value: v}
+	}
+	if err := r.log.Append(ctx, recs); err != nil {
+		return fmt.Errorf("%w: %w", ErrRegistryUnavailable, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.splitReady(recs)
+	return nil
+}
+
+// Marked reports whether a partition of a view version is marked ready.
+func (r *Registry) Marked(view string, version int, partition int32) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.ready[readyKey{view, version}]
+	return p != nil && p.marked[partition]
+}
+
+// Ready reports whether every partition of a view version is marked.
+func (r *Registry) Ready(view string, version int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.readyLocked(view, version)
+}
+
+func (r *Registry) readyLocked(view string, version int) bool {
+	p := r.ready[readyKey{view, version}]
+	return p != nil && p.partitions > 0 && int32(len(p.marked)) >= p.partitions
+}
+
+// building says a view's current version is still catching up: some
+// partition lacks its mark. The caller holds r.mu.
+func (r *Registry) building(repo *Repo, view string) bool {
+	v := repo.Views[view]
+	return v != nil && !r.readyLocked(view, v.Version)
+}
+
+// staleMarks returns tombstones for the marks of view versions that next
+// neither serves nor builds. The caller holds r.mu.
+func (r *Registry) staleMarks(next *Repo) []Record {
+	var out []Record
+	for k, p := range r.ready {
+		if v := next.Views[k.view]; v != nil && v.Version == k.version {
+			continue
+		}
+		if v := next.Previous[k.view]; v != nil && v.Version == k.version {
+			continue
+		}
+		for part := range p.marked {
+			out = append(out, Record{Key: ReadyMark{View: k.view, Version: k.version, Partition: part}.recordKey()})
+		}
+	}
+	return out
+}

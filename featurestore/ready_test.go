@@ -1,0 +1,76 @@
+package featurestore_test
+
+import (
+	"testing"
+
+	"github.com/sluicehq/sluice/featurestore"
+)
+
+// TestReadyMarksLiveInTheLog marks partitions through one registry and
+// reads them back through another opened on the same log, as another node
+// would: a version is ready once every partition is marked, and an apply
+// that leaves a version neither current nor previous removes its marks.
+func TestReadyMarksLiveInTheLog(t *testing.T) {
+	log := &sliceLog{}
+	reg, err := featurestore.OpenRegistry(t.Context(), log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply := func(yaml string) {
+		t.Helper()
+		repo, err := featurestore.Parse(map[string][]byte{"r.yaml": []byte(yaml)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.Apply(t.Context(), repo, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(oneView)
+	mark := func(p int32) featurestore.ReadyMark {
+		return featurestore.ReadyMark{View: "v", Version: 1, Partition: p, Partitions: 2}
+	}
+	if err := reg.MarkReady(t.Context(), mark(0)); err != nil {
+		t.Fatal(err)
+	}
+	if reg.Ready("v", 1) {
+		t.Error("ready with one of two partitions marked")
+	}
+	if err := reg.MarkReady(t.Context(), mark(1)); err != nil {
+		t.Fatal(err)
+	}
+	other, err := featurestore.OpenRegistry(t.Context(), log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !other.Ready("v", 1) || other.Ready("v", 2) {
+		t.Errorf("read back: version 1 ready %v, version 2 ready %v; want true, false", other.Ready("v", 1), other.Ready("v", 2))
+	}
+
+	// Version 2 makes 1 the previous version. Version 3, applied while 2
+	// has no marks, keeps 1; once 3 is marked, version 4 makes 3 the
+	// previous one, and 1's marks go.
+	apply(oneView + "  - {name: a, agg: count, window: 1h}\n")
+	apply(oneView + "  - {name: b, agg: count, window: 2h}\n")
+	previous := func() int { return reg.Repo().Previous["v"].Version }
+	if got := previous(); got != 1 {
+		t.Fatalf("previous after version 3 over an unmarked 2: %d, want 1", got)
+	}
+	three := featurestore.ReadyMark{View: "v", Version: 3, Partition: 0, Partitions: 1}
+	if err := reg.MarkReady(t.Context(), three); err != nil {
+		t.Fatal(err)
+	}
+	apply(oneView + "  - {name: c, agg: count, window: 3h}\n")
+	if got := previous(); got != 3 {
+		t.Fatalf("previous after version 4 over a ready 3: %d, want 3", got)
+	}
+	reopened, err := featurestore.OpenRegistry(t.Context(), log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*featurestore.Registry{reg, reopened} {
+		if r.Marked("v", 1, 0) || r.Marked("v", 1, 1) {
+			t.Error("version 1's marks outlive it")
+		}
+	}
+}

@@ -42,9 +42,10 @@ func (m ReadyMark) recordKey() string {
 }
 
 // splitReady moves ready marks out of recs into the registry's table (a
-// nil value removes one), returning the other records. The caller holds
-// r.mu.
+// nil value removes one), returning the other records.
 func (r *Registry) splitReady(recs []Record) []Record {
+	r.readyMu.Lock()
+	defer r.readyMu.Unlock()
 	out := recs[:0:0]
 	for _, rec := range recs {
 		name, ok := strings.CutPrefix(rec.Key, KindReady+"/")
@@ -65,6 +66,9 @@ func (r *Registry) splitReady(recs []Record) []Record {
 		if len(rec.Value) == 0 {
 			if p != nil {
 				delete(p.marked, m.Partition)
+				if len(p.marked) == 0 {
+					delete(r.ready, k)
+				}
 			}
 			continue
 		}
@@ -72,7 +76,9 @@ func (r *Registry) splitReady(recs []Record) []Record {
 			p = &readyParts{marked: map[int32]bool{}}
 			r.ready[k] = p
 		}
-		p.partitions = m.Partitions
+		// A topic's partitions only grow: a mark that counted fewer is
+		// older.
+		p.partitions = max(p.partitions, m.Partitions)
 		p.marked[m.Partition] = true
 	}
 	return out
@@ -103,24 +109,22 @@ func (r *Registry) MarkReady(ctx context.Context, marks ...ReadyMark) error {
 	if err := r.log.Append(ctx, recs); err != nil {
 		return fmt.Errorf("%w: %w", ErrRegistryUnavailable, err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.splitReady(recs)
 	return nil
 }
 
 // Marked reports whether a partition of a view version is marked ready.
 func (r *Registry) Marked(view string, version int, partition int32) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.readyMu.Lock()
+	defer r.readyMu.Unlock()
 	p := r.ready[readyKey{view, version}]
 	return p != nil && p.marked[partition]
 }
 
 // Ready reports whether every partition of a view version is marked.
 func (r *Registry) Ready(view string, version int) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.readyMu.Lock()
+	defer r.readyMu.Unlock()
 	return r.readyLocked(view, version)
 }
 
@@ -129,16 +133,25 @@ func (r *Registry) readyLocked(view string, version int) bool {
 	return p != nil && p.partitions > 0 && int32(len(p.marked)) >= p.partitions
 }
 
-// building says a view's current version is still catching up: some
-// partition lacks its mark. The caller holds r.mu.
+// building says whether a view's previous version should stay the one
+// to serve when the view is updated again: it is ready while the current
+// version is not. A log written before marks existed has none; the
+// current version then becomes the previous one, as it did then.
 func (r *Registry) building(repo *Repo, view string) bool {
-	v := repo.Views[view]
-	return v != nil && !r.readyLocked(view, v.Version)
+	v, prev := repo.Views[view], repo.Previous[view]
+	if v == nil || prev == nil {
+		return false
+	}
+	r.readyMu.Lock()
+	defer r.readyMu.Unlock()
+	return !r.readyLocked(view, v.Version) && r.readyLocked(view, prev.Version)
 }
 
 // staleMarks returns tombstones for the marks of view versions that next
-// neither serves nor builds. The caller holds r.mu.
+// neither serves nor builds.
 func (r *Registry) staleMarks(next *Repo) []Record {
+	r.readyMu.Lock()
+	defer r.readyMu.Unlock()
 	var out []Record
 	for k, p := range r.ready {
 		if v := next.Views[k.view]; v != nil && v.Version == k.version {

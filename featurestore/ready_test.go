@@ -74,3 +74,75 @@ func TestReadyMarksLiveInTheLog(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdateWithoutMarks applies updates to a registry whose log has no
+// marks, as one written before marks existed: each update makes the
+// current version the previous one.
+func TestUpdateWithoutMarks(t *testing.T) {
+	reg, err := featurestore.OpenRegistry(t.Context(), &sliceLog{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, extra := range []string{"", "  - {name: a, agg: count, window: 1h}\n", "  - {name: b, agg: count, window: 2h}\n"} {
+		repo, err := featurestore.Parse(map[string][]byte{"r.yaml": []byte(oneView + extra)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.Apply(t.Context(), repo, false); err != nil {
+			t.Fatal(err)
+		}
+		if prev := reg.Repo().Previous["v"]; i > 0 && (prev == nil || prev.Version != i) {
+			t.Errorf("version %d: previous %+v, want version %d", i+1, prev, i)
+		}
+	}
+}
+
+// TestReadyMarkCounts checks the partition count marks carry: a later mark
+// that counts fewer partitions (a metadata answer that lacked some) does not
+// shrink it.
+func TestReadyMarkCounts(t *testing.T) {
+	reg, err := featurestore.OpenRegistry(t.Context(), &sliceLog{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks := []featurestore.ReadyMark{
+		{View: "v", Version: 1, Partition: 0, Partitions: 3},
+		{View: "v", Version: 1, Partition: 1, Partitions: 2},
+		{View: "v", Version: 1, Partition: 2, Partitions: 3},
+	}
+	for i, m := range marks {
+		if err := reg.MarkReady(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := reg.Ready("v", 1), i == 2; got != want {
+			t.Errorf("after %d marks: ready %v, want %v", i+1, got, want)
+		}
+	}
+}
+
+// TestRegistrySkipsUnknownKinds opens a log holding a record of a kind a
+// newer build writes: the definitions still load.
+func TestRegistrySkipsUnknownKinds(t *testing.T) {
+	log := &sliceLog{}
+	reg, err := featurestore.OpenRegistry(t.Context(), log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := featurestore.Parse(map[string][]byte{"r.yaml": []byte(oneView)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Apply(t.Context(), repo, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := log.Append(t.Context(), []featurestore.Record{{Key: "future_kind/x", Value: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	reopened, err := featurestore.OpenRegistry(t.Context(), log, nil)
+	if err != nil {
+		t.Fatalf("open a log with a record of an unknown kind: %v", err)
+	}
+	if reopened.Repo().Views["v"] == nil {
+		t.Error("view v missing after reopening")
+	}
+}

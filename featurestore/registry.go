@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -29,7 +31,10 @@ type Registry struct {
 	repo     *Repo
 	changed  chan struct{}
 	datasets map[string][]byte // manifests by dataset id
-	ready    map[readyKey]*readyParts
+	// readyMu guards ready apart from mu, which an apply holds while it
+	// prepares topics and writes the log: stream workers read marks often.
+	readyMu sync.Mutex
+	ready   map[readyKey]*readyParts
 }
 
 // OpenRegistry loads the definitions from log. prepare (may be nil) runs
@@ -41,7 +46,7 @@ func OpenRegistry(ctx context.Context, log Log, prepare func(ctx context.Context
 	}
 	reg := &Registry{log: log, prepare: prepare, repo: NewRepo(), changed: make(chan struct{}),
 		datasets: map[string][]byte{}, ready: map[readyKey]*readyParts{}}
-	if recs = reg.splitReady(reg.splitDatasets(recs)); len(recs) > 0 {
+	if recs = reg.sideRecords(recs); len(recs) > 0 {
 		if reg.repo, err = FromRecords(recs); err != nil {
 			return nil, fmt.Errorf("load registry: %w", err)
 		}
@@ -108,6 +113,22 @@ func (r *Registry) Apply(ctx context.Context, next *Repo, dryRun bool) (*Plan, e
 	return plan, nil
 }
 
+// sideRecords files the records that live beside the definitions
+// (dataset manifests, ready marks) and returns the definitions. Records of
+// a kind this build does not know, written by a newer one, are left out:
+// a node may run an older build for a while during an upgrade.
+func (r *Registry) sideRecords(recs []Record) []Record {
+	recs = r.splitReady(r.splitDatasets(recs))
+	out := recs[:0:0]
+	for _, rec := range recs {
+		kind, _, _ := strings.Cut(rec.Key, "/")
+		if slices.Contains(kinds, kind) || kind == KindPrevious {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
 // Follower is a Log that can also deliver records written by other nodes.
 type Follower interface {
 	// Follow calls fn with every record of the log, from the start, in
@@ -128,7 +149,7 @@ func (r *Registry) Run(ctx context.Context) error {
 	var order []string
 	return f.Follow(ctx, func(batch []Record) {
 		r.mu.Lock()
-		batch = r.splitReady(r.splitDatasets(batch))
+		batch = r.sideRecords(batch)
 		r.mu.Unlock()
 		for _, rec := range batch {
 			if _, seen := latest[rec.Key]; !seen {

@@ -29,7 +29,7 @@ type decoded struct {
 }
 
 // decodeAhead starts decoding recs, those of topics outside topo left
-// alone. Call stop when done with the result.
+// alone. Call halt when done with the result.
 func decodeAhead(topo *topology, recs []*kgo.Record) *ahead {
 	a := &ahead{evs: make([]decoded, len(recs)), done: make(chan int, len(recs)/aheadChunk+1)}
 	go func() {

@@ -30,6 +30,9 @@ const backfillBatchRows = 4096
 // keyed by another entity than their stream's replay their repartition
 // topic instead.
 func (e *Engine) prepare(ctx context.Context, topo *topology) error {
+	// Marks follow the topology being consumed from now on, also while no
+	// record arrives.
+	e.topo = topo
 	if e.history == nil {
 		return nil
 	}

@@ -280,8 +280,9 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 		bt.b.Discard()
 		// The states the batch changed may hold the changes of the batch
 		// in flight too: it must be in the store before they are read
-		// from it again.
-		if serr := e.settle(); serr != nil && err == nil {
+		// from it again. Its failure wins: a full batch is retried
+		// smaller, which must not happen over a batch that was lost.
+		if serr := e.settle(); serr != nil {
 			err = serr
 		}
 		e.cache.discard()

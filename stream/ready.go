@@ -33,17 +33,30 @@ func (e *Engine) markReady(ctx context.Context, topo *topology) {
 	}
 }
 
-// readyMarks lists the marks the engine's owned partitions call for.
+// readyMarks lists the marks the engine's owned partitions call for: a
+// partition of a current view version that has no mark yet, on which the
+// version's committed offset has reached the job's, or which is empty.
 func (e *Engine) readyMarks(ctx context.Context, topo *topology) ([]featurestore.ReadyMark, error) {
 	reg := e.job.registry
+	repo := reg.Repo()
 	var marks []featurestore.ReadyMark
 	for topic, job := range topo.byTopic {
 		parts := e.owned.owned(topic)
 		var jobOffs map[int32]int64
+		var ends map[int32]int64
 		var total int32
 		for i, cv := range job.views {
 			v := cv.View
-			if len(parts) == 0 || reg.Ready(v.Name, v.Version) {
+			if cur := repo.Views[v.Name]; cur == nil || cur.Version != v.Version {
+				continue // the topology is older than the registry
+			}
+			var todo []int32
+			for _, p := range parts {
+				if !reg.Marked(v.Name, v.Version, p) {
+					todo = append(todo, p)
+				}
+			}
+			if len(todo) == 0 {
 				continue
 			}
 			if jobOffs == nil {
@@ -51,18 +64,24 @@ func (e *Engine) readyMarks(ctx context.Context, topo *topology) ([]featurestore
 				if jobOffs, err = e.store.Offsets(job.name); err != nil {
 					return nil, err
 				}
-				ends, err := kafka.EndOffsets(ctx, e.producer, topic)
+				if total, err = kafka.Partitions(ctx, e.producer, topic); err != nil {
+					return nil, err
+				}
+				all, err := kafka.EndOffsets(ctx, e.producer, topic)
 				if err != nil {
 					return nil, err
 				}
-				total = int32(len(ends[topic]))
+				ends = all[topic]
 			}
 			viewOffs, err := e.store.Offsets(job.viewKeys[i])
 			if err != nil {
 				return nil, err
 			}
-			for _, p := range parts {
-				if viewOffs[p] >= jobOffs[p] && !reg.Marked(v.Name, v.Version, p) {
+			for _, p := range todo {
+				next, consumed := jobOffs[p]
+				end, known := ends[p]
+				empty := known && end == 0
+				if (consumed && viewOffs[p] >= next) || (!consumed && empty) {
 					marks = append(marks, featurestore.ReadyMark{View: v.Name, Version: v.Version, Partition: p, Partitions: total})
 				}
 			}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/connectors/kafka"
 	"github.com/sluicehq/sluice/featurestore"
 	"github.com/sluicehq/sluice/featurestore/online"
 	"github.com/sluicehq/sluice/featurestore/window"
@@ -257,5 +258,34 @@ func TestUpdateKeepsServingTheVersionThatIsReady(t *testing.T) {
 	}
 	if h.registry.Marked("user_clicks", 1, 0) {
 		t.Error("version 1, neither served nor building, keeps its marks")
+	}
+}
+
+// TestQuietWorkerMarksItsPartitions runs a worker over a topic without a
+// record: it never handles a poll, yet marks every partition, so the view
+// version is ready.
+func TestQuietWorkerMarksItsPartitions(t *testing.T) {
+	h := newHarness(t, repoYAML)
+	store, err := online.Open(t.TempDir(), online.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	stop := runEngine(t, h, store)
+	defer stop()
+	err = testkit.Eventually(t.Context(), 20*time.Second, func() error {
+		if h.registry.Ready("user_clicks", 1) {
+			return nil
+		}
+		var marked []int32
+		for p := range int32(kafka.DefaultPartitions) {
+			if h.registry.Marked("user_clicks", 1, p) {
+				marked = append(marked, p)
+			}
+		}
+		return fmt.Errorf("version 1 marked on partitions %v only", marked)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

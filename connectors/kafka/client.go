@@ -107,6 +107,23 @@ func EndOffsets(ctx context.Context, cl *kgo.Client, topics ...string) (map[stri
 	return out, nil
 }
 
+// Partitions returns how many partitions a topic has, from the cluster's
+// metadata.
+func Partitions(ctx context.Context, cl *kgo.Client, topic string) (int32, error) {
+	details, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("list topic %s: %w", topic, err)
+	}
+	d, ok := details[topic]
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("topic %s not found", topic)
+	case d.Err != nil:
+		return 0, fmt.Errorf("topic %s: %w", topic, d.Err)
+	}
+	return int32(len(d.Partitions)), nil
+}
+
 // SlogLogger adapts a *slog.Logger to franz-go's logger at warn level.
 func SlogLogger(l *slog.Logger) kgo.Opt {
 	return kgo.WithLogger(kgo.BasicLogger(slogWriter{l}, kgo.LogLevelWarn, nil))

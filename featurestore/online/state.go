@@ -77,17 +77,6 @@ func loadState(txn *badger.Txn, view string, version int, key string, l *window.
 	return st, nil
 }
 
-// LoadState reads an entity's state of a view version as committed.
-func (s *Store) LoadState(view string, version int, key string, l *window.Layout) (*window.State, error) {
-	var st *window.State
-	err := s.db.View(func(txn *badger.Txn) error {
-		var err error
-		st, err = loadState(txn, view, version, key, l)
-		return err
-	})
-	return st, err
-}
-
 // PutState writes what changed in an entity's state: dirty tiles, tiles
 // folded into the base (deleted), and the base. With keep > 0, tiles of
 // windowed grids expire keep after their end, as does the base of a view without a long

@@ -16,12 +16,18 @@ import (
 // datasets, marks share the registry's log but are not part of a Repo.
 const KindReady = "view_ready"
 
-// ReadyMark is one partition's mark.
+// ReadyMark is one partition's mark. Its record's key names the view,
+// version and partition; its value holds the partition count.
 type ReadyMark struct {
-	View      string `json:"view"`
-	Version   int    `json:"version"`
-	Partition int32  `json:"partition"`
+	View      string
+	Version   int
+	Partition int32
 	// Partitions is how many partitions the consumed topic has.
+	Partitions int32
+}
+
+// readyValue is the value of a mark's record.
+type readyValue struct {
 	Partitions int32 `json:"partitions"`
 }
 
@@ -53,13 +59,9 @@ func (r *Registry) splitReady(recs []Record) []Record {
 			out = append(out, rec)
 			continue
 		}
-		var m ReadyMark
-		if len(rec.Value) > 0 {
-			if json.Unmarshal(rec.Value, &m) != nil {
-				continue // not a mark this version can read
-			}
-		} else if m, ok = parseReadyName(name); !ok {
-			continue
+		m, ok := parseReadyName(name)
+		if !ok {
+			continue // not a mark this build can read
 		}
 		k := readyKey{m.View, m.Version}
 		p := r.ready[k]
@@ -72,13 +74,17 @@ func (r *Registry) splitReady(recs []Record) []Record {
 			}
 			continue
 		}
+		var v readyValue
+		if json.Unmarshal(rec.Value, &v) != nil {
+			continue
+		}
 		if p == nil {
 			p = &readyParts{marked: map[int32]bool{}}
 			r.ready[k] = p
 		}
 		// A topic's partitions only grow: a mark that counted fewer is
 		// older.
-		p.partitions = max(p.partitions, m.Partitions)
+		p.partitions = max(p.partitions, v.Partitions)
 		p.marked[m.Partition] = true
 	}
 	return out
@@ -100,7 +106,7 @@ func parseReadyName(name string) (ReadyMark, bool) {
 func (r *Registry) MarkReady(ctx context.Context, marks ...ReadyMark) error {
 	recs := make([]Record, len(marks))
 	for i, m := range marks {
-		v, err := json.Marshal(m)
+		v, err := json.Marshal(readyValue{m.Partitions})
 		if err != nil {
 			return err
 		}

@@ -58,8 +58,8 @@ type Engine struct {
 	// flight is the batch being committed while the next one is applied,
 	// or nil. Only the goroutine that applies batches uses it.
 	flight *flight
-	// topo is the topology of the last batch, and readyAt when markReady
-	// last looked at it.
+	// topo is the topology being consumed (set by prepare), and readyAt
+	// when markReady last looked at it.
 	topo    *topology
 	readyAt time.Time
 }
@@ -216,7 +216,6 @@ func (e *Engine) handle(ctx context.Context, topo *topology, recs []*kgo.Record)
 		}
 		done += n
 	}
-	e.topo = topo
 	if time.Since(e.readyAt) >= readyEvery {
 		e.markReady(ctx, topo)
 	}

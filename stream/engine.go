@@ -311,17 +311,7 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 			return err
 		}
 	}
-	// Dead letters, re-keyed events and changelog entries are written
-	// before the offsets that consumed them commit: a crash in between
-	// writes them again; re-keyed copies are then dropped by event id, and
-	// changelog entries hold absolute values.
-	forward := bt.forward
-	for _, c := range append(bt.b.Changes(), bt.offsetChanges()...) {
-		forward = append(forward, changeRecord(c))
-	}
-	for _, c := range bt.logs {
-		forward = append(forward, changeRecord(c))
-	}
+	forward := bt.records()
 	if err := e.settle(); err != nil {
 		return err
 	}
@@ -364,6 +354,28 @@ func (e *Engine) commitBatch(ctx context.Context, bt *batch, forward []*kgo.Reco
 		e.events.WithLabelValues(s, "dead_letter").Add(n)
 	}
 	return nil
+}
+
+// records lists what the batch produces before it commits. Dead letters,
+// re-keyed events and changelog entries are written before the offsets
+// that consumed them commit: a crash in between writes them again;
+// re-keyed copies are then dropped by event id, and changelog entries hold
+// absolute values. In each changelog partition the offsets come last: the
+// records of a partition go out in order, so a produce that fails part-way
+// can leave the first of them there, and a worker restoring from them must
+// not take offsets past state or seen ids that never arrived.
+func (bt *batch) records() []*kgo.Record {
+	out := bt.forward
+	for _, c := range bt.b.Changes() {
+		out = append(out, changeRecord(c))
+	}
+	for _, c := range bt.logs {
+		out = append(out, changeRecord(c))
+	}
+	for _, c := range bt.offsetChanges() {
+		out = append(out, changeRecord(c))
+	}
+	return out
 }
 
 // offsetChanges puts the batch's new offsets into the view changelogs,

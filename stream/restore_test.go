@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connectors/kafka"
 	"github.com/sluicehq/sluice/featurestore/online"
@@ -114,4 +115,39 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[str
 		}
 	}
 	return sum
+}
+
+// TestChangelogEndsEachBatchWithItsOffsets reads a view's changelog after
+// the engine applied a stream: in every partition the last entries are
+// offsets, so that no prefix of a batch's entries carries offsets past
+// state or seen ids that are not in the log.
+func TestChangelogEndsEachBatchWithItsOffsets(t *testing.T) {
+	h := newHarness(t, repoYAML)
+	store, err := online.Open(t.TempDir(), online.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	var recs []rec
+	for i := range 30 {
+		recs = append(recs, click(fmt.Sprintf("u%d", i%5), fmt.Sprintf("id-%d", i), i, ts+int64(i)))
+	}
+	h.produce(t, recs...)
+	runEngine(t, h, store)()
+
+	last := map[int32]*kgo.Record{}
+	kinds := map[byte]int{}
+	for _, r := range consumeAll(t, h, kafka.ChangelogTopic("user_clicks")) {
+		last[r.Partition] = r
+		kinds[r.Key[0]]++
+	}
+	if kinds['d'] == 0 || kinds['t'] == 0 || kinds['o'] == 0 {
+		t.Fatalf("changelog entries by kind %v, want seen ids (d), tiles (t) and offsets (o)", kinds)
+	}
+	for p, r := range last {
+		if r.Key[0] != 'o' {
+			t.Errorf("changelog partition %d ends with a %q entry, want its offsets last", p, r.Key[0])
+		}
+	}
 }

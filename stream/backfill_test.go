@@ -9,7 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/featurestore/offline"
-	"github.com/sluicehq/sluice/featurestore/online"
 	"github.com/sluicehq/sluice/schemas"
 	"github.com/sluicehq/sluice/stream"
 	"github.com/sluicehq/sluice/testkit"
@@ -56,11 +55,7 @@ func TestBackfillFromHistory(t *testing.T) {
 	// Records after the history: consumed from the topic.
 	h.produce(t, click("a", "e4", 8, ts+10), click("b", "e3", 4, ts+2)) // e3 again: a duplicate
 
-	store, err := online.Open(t.TempDir(), online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := testkit.OnlineStore(t)
 	run := func() {
 		ctx, cancel := context.WithCancel(t.Context())
 		eng := stream.NewEngine(h.cluster, h.registry, store, h.producer, stream.Options{History: history})
@@ -121,17 +116,13 @@ func TestBackfillManyRows(t *testing.T) {
 		}
 		return map[int32]int64{0: n}, nil
 	}
-	store, err := online.Open(t.TempDir(), online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := testkit.OnlineStore(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	eng := stream.NewEngine(h.cluster, h.registry, store, h.producer, stream.Options{History: history})
 	done := make(chan error, 1)
 	go func() { done <- eng.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	err = testkit.Eventually(t.Context(), 60*time.Second, func() error {
+	err := testkit.Eventually(t.Context(), 60*time.Second, func() error {
 		offs, err := store.Offsets("view.user_clicks.1")
 		if err == nil && offs[0] != n {
 			err = fmt.Errorf("offsets %v", offs)

@@ -165,11 +165,7 @@ func read(t *testing.T, store *online.Store, repo *featurestore.Repo, view, user
 
 func TestEngineAppliesOnceAcrossRestarts(t *testing.T) {
 	h := newHarness(t, repoYAML)
-	store, err := online.Open(t.TempDir(), online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := testkit.OnlineStore(t)
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 	h.produce(t,
 		click("a", "e1", 5, ts),
@@ -204,11 +200,7 @@ func TestEngineAppliesOnceAcrossRestarts(t *testing.T) {
 
 func TestEnginePicksUpNewViews(t *testing.T) {
 	h := newHarness(t, repoYAML)
-	store, err := online.Open(t.TempDir(), online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := testkit.OnlineStore(t)
 	stop := runEngine(t, h, store)
 	defer stop()
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
@@ -219,7 +211,7 @@ func TestEnginePicksUpNewViews(t *testing.T) {
 	// ...and two after: the new view is backfilled from the log, once each.
 	h.produce(t, click("a", "x3", 1, ts+2), click("a", "x4", 1, ts+3), click("a", "x2", 1, ts+1))
 	at := ts*1000 + 5000
-	err = testkit.Eventually(t.Context(), 20*time.Second, func() error {
+	err := testkit.Eventually(t.Context(), 20*time.Second, func() error {
 		got := read(t, store, h.registry.Repo(), "user_clicks_late", "a", at)
 		if got[0].V != int64(4) {
 			return fmt.Errorf("new view counts %v, want 4", got[0].V)
@@ -321,11 +313,7 @@ func consumeAll(t *testing.T, h *harness, topic string) []*kgo.Record {
 // problem, and the good records around them are applied.
 func TestPoisonRecordsGoToTheDeadLetterTopic(t *testing.T) {
 	h := newHarness(t, repoYAML)
-	store, err := online.Open(t.TempDir(), online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := testkit.OnlineStore(t)
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 	big := strings.Repeat("x", 100<<10)
 	poison := []struct{ value, reason string }{
@@ -411,11 +399,7 @@ features:
 // applied once each, also across a restart and a re-sent copy.
 func TestRepartitionedView(t *testing.T) {
 	h := newHarness(t, merchantRepo)
-	store, err := online.Open(t.TempDir(), online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := testkit.OnlineStore(t)
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 	ev := func(user, merchant, id string, n int, at int64) rec {
 		return rec{user, id, fmt.Sprintf(`{"user_id":%q,"merchant_id":%q,"n":%d,"ts":%d}`, user, merchant, n, at)}
@@ -525,11 +509,7 @@ features:
 // retentions.
 func TestLateEventsAndRetention(t *testing.T) {
 	h := newHarness(t, repoYAML+recentView)
-	store, err := online.Open(t.TempDir(), online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := testkit.OnlineStore(t)
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(t.Context())
 	eng := stream.NewEngine(h.cluster, h.registry, store, h.producer, stream.Options{Registerer: reg})
@@ -569,7 +549,7 @@ func TestLateEventsAndRetention(t *testing.T) {
 		t.Errorf("read at %v: %d %s, want 400 naming the retention", late, rec.Code, rec.Body)
 	}
 	// Kept for two retentions (8s) after its event time, then gone.
-	err = testkit.Eventually(t.Context(), 15*time.Second, func() error {
+	err := testkit.Eventually(t.Context(), 15*time.Second, func() error {
 		if got := count(inTime.Add(time.Millisecond)); got != int64(0) {
 			return fmt.Errorf("count %v after expiry, want 0", got)
 		}

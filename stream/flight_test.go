@@ -12,7 +12,6 @@ import (
 
 	"github.com/sluicehq/sluice/connectors/kafka"
 	"github.com/sluicehq/sluice/featurestore"
-	"github.com/sluicehq/sluice/featurestore/online"
 	"github.com/sluicehq/sluice/testkit"
 )
 
@@ -66,11 +65,7 @@ features:
 	if _, err := reg.Apply(t.Context(), repo, false); err != nil {
 		t.Fatal(err)
 	}
-	store, err := online.Open(t.TempDir(), online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := testkit.OnlineStore(t)
 	e := NewEngine(cluster, reg, store, producer, Options{})
 	topo, err := newTopology(reg.Repo(), true)
 	if err != nil {

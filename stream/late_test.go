@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/featurestore/online"
+	"github.com/sluicehq/sluice/testkit"
 )
 
 const mixedView = `
@@ -26,11 +26,7 @@ features:
 // neither, as at times the tile does not cut.
 func TestLateEventsInsideALifetimeTile(t *testing.T) {
 	h := newHarness(t, repoYAML+mixedView)
-	store, err := online.Open(t.TempDir(), online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := testkit.OnlineStore(t)
 	tile := time.Now().Add(-45 * time.Second).Truncate(time.Second)
 	first, second := tile.Add(100*time.Millisecond), tile.Add(600*time.Millisecond)
 	h.produce(t, click("a", "l1", 1, first.UnixMilli()), click("a", "l2", 1, second.UnixMilli()))

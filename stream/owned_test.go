@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/featurestore"
-	"github.com/sluicehq/sluice/featurestore/online"
+	"github.com/sluicehq/sluice/testkit"
 )
 
 // TestCaughtUpCountsOwnedPartitions builds a store that holds the job's
@@ -38,11 +38,7 @@ features:
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := online.Open(t.TempDir(), online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := testkit.OnlineStore(t)
 	b := store.NewBatch()
 	for _, o := range []struct {
 		name string

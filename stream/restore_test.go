@@ -10,8 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connectors/kafka"
-	"github.com/sluicehq/sluice/featurestore/online"
 	"github.com/sluicehq/sluice/stream"
+	"github.com/sluicehq/sluice/testkit"
 )
 
 // TestRestoreFromChangelog runs a worker over some events, then a second
@@ -20,11 +20,7 @@ import (
 // the old event ids, and continue with the new records.
 func TestRestoreFromChangelog(t *testing.T) {
 	h := newHarness(t, repoYAML+extraView)
-	first, err := online.Open(t.TempDir(), online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
+	first := testkit.OnlineStore(t)
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 	var old []rec
 	for i := range 40 {
@@ -35,11 +31,7 @@ func TestRestoreFromChangelog(t *testing.T) {
 	stop := runEngine(t, h, first)
 	stop()
 
-	second, err := online.Open(t.TempDir(), online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
+	second := testkit.OnlineStore(t)
 	// New events, and one old id sent again.
 	h.produce(t, click("u0", "new-1", 100, ts+100), click("u8", "new-2", 5, ts+101), click("u3", "old-3", 3, ts+3))
 	reg := prometheus.NewRegistry()
@@ -123,11 +115,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[str
 // state or seen ids that are not in the log.
 func TestChangelogEndsEachBatchWithItsOffsets(t *testing.T) {
 	h := newHarness(t, repoYAML)
-	store, err := online.Open(t.TempDir(), online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := testkit.OnlineStore(t)
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 	var recs []rec
 	for i := range 30 {

@@ -26,11 +26,7 @@ import (
 // while the new one replays, the records after it wait anyway.
 func TestPreviousVersionServesUntilTheNewOneCatchesUp(t *testing.T) {
 	h := newHarness(t, repoYAML)
-	store, err := online.Open(t.TempDir(), online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := testkit.OnlineStore(t)
 	ts := time.Now().Add(-time.Minute).UnixMilli()
 	h.produce(t, click("u1", "a", 1, ts), click("u1", "b", 2, ts+1), click("u2", "c", 5, ts+2))
 	runEngine(t, h, store)()
@@ -141,11 +137,7 @@ func TestFleetWorkersJudgeTheirOwnPartitions(t *testing.T) {
 	h := newHarness(t, repoYAML)
 	var stores [2]*online.Store
 	for i := range stores {
-		s, err := online.Open(t.TempDir(), online.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		s := testkit.OnlineStore(t)
 		stores[i] = s
 	}
 	ts := time.Now().Add(-time.Minute).UnixMilli()
@@ -216,11 +208,7 @@ func TestFleetWorkersJudgeTheirOwnPartitions(t *testing.T) {
 // version as the one to serve rather than the half-built one.
 func TestUpdateKeepsServingTheVersionThatIsReady(t *testing.T) {
 	h := newHarness(t, repoYAML)
-	store, err := online.Open(t.TempDir(), online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := testkit.OnlineStore(t)
 	ts := time.Now().Add(-time.Minute).UnixMilli()
 	h.produce(t, click("u1", "a", 1, ts), click("u2", "b", 2, ts+1))
 	runEngine(t, h, store)()
@@ -266,14 +254,10 @@ func TestUpdateKeepsServingTheVersionThatIsReady(t *testing.T) {
 // version is ready.
 func TestQuietWorkerMarksItsPartitions(t *testing.T) {
 	h := newHarness(t, repoYAML)
-	store, err := online.Open(t.TempDir(), online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := testkit.OnlineStore(t)
 	stop := runEngine(t, h, store)
 	defer stop()
-	err = testkit.Eventually(t.Context(), 20*time.Second, func() error {
+	err := testkit.Eventually(t.Context(), 20*time.Second, func() error {
 		if h.registry.Ready("user_clicks", 1) {
 			return nil
 		}

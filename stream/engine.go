@@ -466,6 +466,14 @@ func (e *Engine) applyOne(bt *batch, job *streamJob, r *kgo.Record, ev *schemas.
 			}
 			continue
 		}
+		if job.internal && cv.Key(ev) != string(r.Key) {
+			// A copy that an earlier version keyed by another entity
+			// re-keyed: it sits on its old key's partition. This version
+			// takes its own copy, on the partition of the key it applies
+			// the event to, so that one partition's records alone change
+			// an entity's state (its worker restores it from them).
+			continue
+		}
 		if !derived {
 			seen, err := e.seen(b, vk, id)
 			if err != nil {

@@ -1,0 +1,112 @@
+package stream_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/featurestore/online"
+	"github.com/sluicehq/sluice/stream"
+	"github.com/sluicehq/sluice/testkit"
+)
+
+// regionRepo is merchantRepo with a region on every event and an entity
+// for it.
+var regionRepo = strings.Replace(merchantRepo, "  - {name: n, type: int64}", "  - {name: region_id, type: string}\n  - {name: n, type: int64}", 1) + `---
+kind: entity
+name: region
+key: region_id
+`
+
+// TestRepartitionedViewChangingItsEntity updates a repartitioned view from
+// merchant to region keys while two workers share the partitions. The
+// repartition topic still holds the first version's copies, keyed by
+// merchant and so on other partitions than their region's: the second
+// version must apply only its own copies, on the worker that owns each
+// region, or a region's events would be applied once on each worker and
+// its state split between them.
+func TestRepartitionedViewChangingItsEntity(t *testing.T) {
+	h := newHarness(t, regionRepo)
+	var stores [2]*online.Store
+	for i := range stores {
+		stores[i] = testkit.OnlineStore(t)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 3)
+	running := 0
+	run := func(job func(context.Context) error) {
+		running++
+		go func() { done <- job(ctx) }()
+	}
+	defer func() {
+		cancel()
+		for range running {
+			if err := <-done; err != nil {
+				t.Errorf("engine or replica: %v", err)
+			}
+		}
+	}()
+	var engines [2]*stream.Engine
+	for i := range engines {
+		engines[i] = stream.NewEngine(h.cluster, h.registry, stores[i], h.producer, stream.Options{})
+		run(engines[i].Run)
+	}
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	want := map[string]int64{}
+	var recs []rec
+	for i := range 60 {
+		region := fmt.Sprintf("r%d", i%3)
+		recs = append(recs, rec{fmt.Sprintf("u%02d", i%17), fmt.Sprintf("e%d", i),
+			fmt.Sprintf(`{"user_id":"u%02d","merchant_id":"m%d","region_id":%q,"n":1,"ts":%d}`, i%17, i%11, region, ts+int64(i))})
+		want[region]++
+	}
+	h.produce(t, recs...)
+	// Both workers own partitions of the repartition topic: each holds
+	// offsets there (consumed, or restored from the changelog).
+	err := testkit.Eventually(t.Context(), 30*time.Second, func() error {
+		for i, s := range stores {
+			if offs, err := s.Offsets("repartition.merchant_clicks"); err != nil || len(offs) == 0 {
+				return fmt.Errorf("worker %d holds no partition of the repartition topic (%v)", i, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lags := func() {
+		t.Helper()
+		for _, e := range engines {
+			waitLag(t, func(ctx context.Context) (int64, error) { return e.Lag(ctx, h.registry) })
+		}
+	}
+	lags()
+
+	h.apply(t, strings.Replace(regionRepo, "entity: merchant\nsource: clicks", "entity: region\nsource: clicks", 1))
+	lags()
+	repo := h.registry.Repo()
+	if v := repo.Views["merchant_clicks"]; v.Entity != "region" {
+		t.Fatalf("merchant_clicks is keyed by %s after the update, want region", v.Entity)
+	}
+	// A serve replica builds its store from the changelogs both workers
+	// wrote.
+	replica := testkit.OnlineStore(t)
+	rep := stream.NewReplica(h.cluster, h.registry, replica, h.producer, stream.ReplicaOptions{ID: "r1"})
+	run(rep.Run)
+	waitLag(t, func(ctx context.Context) (int64, error) { return rep.Lag(ctx, h.registry) })
+	at := ts*1000 + 1_000_000
+	for region, n := range want {
+		if got := read(t, replica, repo, "merchant_clicks", region, at)[0].V; got != n {
+			t.Errorf("region %s on the serve replica: total %v, want %d", region, got, n)
+		}
+		// A worker that gave a region's partition up may keep what it
+		// had applied, but never more than the region's events.
+		for i, s := range stores {
+			if got, _ := read(t, s, repo, "merchant_clicks", region, at)[0].V.(int64); got > n {
+				t.Errorf("region %s on worker %d: total %d, more than its %d events", region, i, got, n)
+			}
+		}
+	}
+}

@@ -16,14 +16,24 @@ import (
 // datasets, marks share the registry's log but are not part of a Repo.
 const KindReady = "view_ready"
 
+// KindRerouted is the registry record kind that marks, for a view keyed by
+// another entity than its stream's, one partition of the stream as
+// re-keyed: the worker owning it has written to the view's repartition
+// topic every event its job had consumed. A worker marks a partition of
+// the repartition topic ready only once the stream is re-keyed on every
+// partition, and after applying what the repartition topic then held.
+const KindRerouted = "view_rerouted"
+
 // ReadyMark is one partition's mark. Its record's key names the view,
 // version and partition; its value holds the partition count.
 type ReadyMark struct {
 	View      string
 	Version   int
 	Partition int32
-	// Partitions is how many partitions the consumed topic has.
+	// Partitions is how many partitions the marked topic has.
 	Partitions int32
+	// Rerouted makes it a KindRerouted mark of the stream's partition.
+	Rerouted bool
 }
 
 // readyValue is the value of a mark's record.
@@ -31,10 +41,11 @@ type readyValue struct {
 	Partitions int32 `json:"partitions"`
 }
 
-// readyKey names a view version.
+// readyKey names a view version's marks of one kind.
 type readyKey struct {
-	view    string
-	version int
+	view     string
+	version  int
+	rerouted bool
 }
 
 // readyParts is what the marks of a view version say.
@@ -43,19 +54,29 @@ type readyParts struct {
 	marked     map[int32]bool
 }
 
-func (m ReadyMark) recordKey() string {
-	return RecordKey(KindReady, m.View+"/"+strconv.Itoa(m.Version)+"/"+strconv.Itoa(int(m.Partition)))
+func (m ReadyMark) kind() string {
+	if m.Rerouted {
+		return KindRerouted
+	}
+	return KindReady
 }
 
-// splitReady moves ready marks out of recs into the registry's table (a
-// nil value removes one), returning the other records.
+func (m ReadyMark) recordKey() string {
+	return RecordKey(m.kind(), m.View+"/"+strconv.Itoa(m.Version)+"/"+strconv.Itoa(int(m.Partition)))
+}
+
+func (m ReadyMark) key() readyKey { return readyKey{m.View, m.Version, m.Rerouted} }
+
+// splitReady moves ready and rerouted marks out of recs into the
+// registry's table (a nil value removes one), returning the other records.
 func (r *Registry) splitReady(recs []Record) []Record {
 	r.readyMu.Lock()
 	defer r.readyMu.Unlock()
 	out := recs[:0:0]
 	for _, rec := range recs {
-		name, ok := strings.CutPrefix(rec.Key, KindReady+"/")
-		if !ok {
+		name, ready := strings.CutPrefix(rec.Key, KindReady+"/")
+		name, rerouted := strings.CutPrefix(name, KindRerouted+"/")
+		if !ready && !rerouted {
 			out = append(out, rec)
 			continue
 		}
@@ -63,7 +84,8 @@ func (r *Registry) splitReady(recs []Record) []Record {
 		if !ok {
 			continue // not a mark this build can read
 		}
-		k := readyKey{m.View, m.Version}
+		m.Rerouted = rerouted
+		k := m.key()
 		p := r.ready[k]
 		if len(rec.Value) == 0 {
 			if p != nil {
@@ -119,23 +141,32 @@ func (r *Registry) MarkReady(ctx context.Context, marks ...ReadyMark) error {
 	return nil
 }
 
-// Marked reports whether a partition of a view version is marked ready.
-func (r *Registry) Marked(view string, version int, partition int32) bool {
+// Marked reports whether the registry holds a mark (its view, version,
+// partition and kind).
+func (r *Registry) Marked(m ReadyMark) bool {
 	r.readyMu.Lock()
 	defer r.readyMu.Unlock()
-	p := r.ready[readyKey{view, version}]
-	return p != nil && p.marked[partition]
+	p := r.ready[m.key()]
+	return p != nil && p.marked[m.Partition]
 }
 
 // Ready reports whether every partition of a view version is marked.
 func (r *Registry) Ready(view string, version int) bool {
 	r.readyMu.Lock()
 	defer r.readyMu.Unlock()
-	return r.readyLocked(view, version)
+	return r.complete(readyKey{view, version, false})
 }
 
-func (r *Registry) readyLocked(view string, version int) bool {
-	p := r.ready[readyKey{view, version}]
+// Rerouted reports whether every partition of the stream of a view
+// version keyed by another entity is marked re-keyed.
+func (r *Registry) Rerouted(view string, version int) bool {
+	r.readyMu.Lock()
+	defer r.readyMu.Unlock()
+	return r.complete(readyKey{view, version, true})
+}
+
+func (r *Registry) complete(k readyKey) bool {
+	p := r.ready[k]
 	return p != nil && p.partitions > 0 && int32(len(p.marked)) >= p.partitions
 }
 
@@ -150,7 +181,7 @@ func (r *Registry) building(repo *Repo, view string) bool {
 	}
 	r.readyMu.Lock()
 	defer r.readyMu.Unlock()
-	return !r.readyLocked(view, v.Version) && r.readyLocked(view, prev.Version)
+	return !r.complete(readyKey{view, v.Version, false}) && r.complete(readyKey{view, prev.Version, false})
 }
 
 // staleMarks returns tombstones for the marks of view versions that next
@@ -167,7 +198,8 @@ func (r *Registry) staleMarks(next *Repo) []Record {
 			continue
 		}
 		for part := range p.marked {
-			out = append(out, Record{Key: ReadyMark{View: k.view, Version: k.version, Partition: part}.recordKey()})
+			m := ReadyMark{View: k.view, Version: k.version, Partition: part, Rerouted: k.rerouted}
+			out = append(out, Record{Key: m.recordKey()})
 		}
 	}
 	return out

@@ -69,7 +69,7 @@ func TestReadyMarksLiveInTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range []*featurestore.Registry{reg, reopened} {
-		if r.Marked("v", 1, 0) || r.Marked("v", 1, 1) {
+		if r.Marked(featurestore.ReadyMark{View: "v", Version: 1, Partition: 0}) || r.Marked(featurestore.ReadyMark{View: "v", Version: 1, Partition: 1}) {
 			t.Error("version 1's marks outlive it")
 		}
 	}
@@ -144,5 +144,54 @@ func TestRegistrySkipsUnknownKinds(t *testing.T) {
 	}
 	if reopened.Repo().Views["v"] == nil {
 		t.Error("view v missing after reopening")
+	}
+}
+
+// TestReroutedMarksAreTheirOwnKind marks a view version's stream
+// partitions re-keyed: they make the version rerouted, not ready, read back
+// through a second registry on the same log, and go with the version.
+func TestReroutedMarksAreTheirOwnKind(t *testing.T) {
+	log := &sliceLog{}
+	reg, err := featurestore.OpenRegistry(t.Context(), log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply := func(yaml string) {
+		t.Helper()
+		repo, err := featurestore.Parse(map[string][]byte{"r.yaml": []byte(yaml)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.Apply(t.Context(), repo, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(oneView)
+	rerouted := func(p int32) featurestore.ReadyMark {
+		return featurestore.ReadyMark{View: "v", Version: 1, Partition: p, Partitions: 2, Rerouted: true}
+	}
+	if err := reg.MarkReady(t.Context(), rerouted(0), rerouted(1)); err != nil {
+		t.Fatal(err)
+	}
+	other, err := featurestore.OpenRegistry(t.Context(), log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]*featurestore.Registry{"writer": reg, "reader": other} {
+		ready0 := featurestore.ReadyMark{View: "v", Version: 1, Partition: 0}
+		if !r.Rerouted("v", 1) || r.Ready("v", 1) || r.Marked(ready0) || !r.Marked(rerouted(0)) {
+			t.Errorf("%s: rerouted %v, ready %v, partition 0 marked ready %v and rerouted %v; want true, false, false, true",
+				name, r.Rerouted("v", 1), r.Ready("v", 1), r.Marked(ready0), r.Marked(rerouted(0)))
+		}
+	}
+	// Versions 2 and 3 leave version 1 neither current nor previous.
+	apply(oneView + "  - {name: a, agg: count, window: 1h}\n")
+	apply(oneView + "  - {name: b, agg: count, window: 2h}\n")
+	reopened, err := featurestore.OpenRegistry(t.Context(), log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reopened.Marked(rerouted(0)) || reopened.Marked(rerouted(1)) || reg.Rerouted("v", 1) {
+		t.Error("version 1's rerouted marks outlive it")
 	}
 }

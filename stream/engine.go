@@ -62,6 +62,10 @@ type Engine struct {
 	// when markReady last looked at it.
 	topo    *topology
 	readyAt time.Time
+	// rerouted holds, per view version keyed by another entity, the end
+	// offsets of its repartition topic when the engine first saw the
+	// stream re-keyed on every partition (reroutedEnds).
+	rerouted map[versionKey]map[int32]int64
 }
 
 // flight is a batch on its way to the store: its changelog and dead
@@ -141,7 +145,7 @@ func (e *Engine) Lag(ctx context.Context, reg *featurestore.Registry) (int64, er
 // CaughtUp is the package's CaughtUp on the engine's store, over the
 // partitions the engine owns.
 func (e *Engine) CaughtUp(repo *featurestore.Repo, cv *featurestore.CompiledView) (bool, error) {
-	return caughtUp(repo, cv, e.store.Offsets, e.owned.counts)
+	return caughtUp(repo, cv, e.store.Offsets, e.job.registry.Ready, e.owned.counts)
 }
 
 // assigned records partitions the engine's consumer now owns.

@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,10 +8,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/sluicehq/sluice/connectors/kafka"
-	"github.com/sluicehq/sluice/featurestore"
-	"github.com/sluicehq/sluice/testkit"
 )
 
 // TestFailedFlightStopsAFullBatch fails the batch in flight while the next
@@ -20,24 +15,7 @@ import (
 // the full batch being retried smaller and committing offsets past the
 // records of the batch that was lost.
 func TestFailedFlightStopsAFullBatch(t *testing.T) {
-	b := testkit.StartBroker(t)
-	cluster := kafka.Cluster{Brokers: []string{b.Addr()}}
-	producer, err := cluster.Producer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
-	log, err := kafka.NewRegistryLog(t.Context(), cluster, producer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := featurestore.OpenRegistry(t.Context(), log, func(ctx context.Context, next *featurestore.Repo) error {
-		return kafka.EnsureTopics(ctx, producer, kafka.TopicsFor(next)...)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := featurestore.Parse(map[string][]byte{"r.yaml": []byte(`
+	e, reg, _ := newTestEngine(t, `
 kind: entity
 name: user
 key: user_id
@@ -58,15 +36,8 @@ entity: user
 source: clicks
 features:
   - {name: s, field: s, agg: last}
-`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.Apply(t.Context(), repo, false); err != nil {
-		t.Fatal(err)
-	}
-	store := testkit.OnlineStore(t)
-	e := NewEngine(cluster, reg, store, producer, Options{})
+`)
+	store := e.store
 	topo, err := newTopology(reg.Repo(), true)
 	if err != nil {
 		t.Fatal(err)

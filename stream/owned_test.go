@@ -66,7 +66,7 @@ features:
 	check("owning both", false)
 	e.owned.revoke(map[string][]int32{"clicks": {1}})
 	check("partition 1 revoked", true)
-	if up, _ := CaughtUp(repo, cv, store.Offsets); up {
+	if up, _ := CaughtUp(repo, cv, store.Offsets, nil); up {
 		t.Error("CaughtUp over the whole store counts partition 1 caught up")
 	}
 	e.owned.revoke(nil)

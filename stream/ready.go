@@ -16,7 +16,7 @@ const readyEvery = time.Second
 // a view version has caught up with its job, as committed: the registry
 // then knows, whichever node applies a newer version, whether this one is
 // complete across the fleet. A failure is logged and tried again later:
-// the marks only steer which version an update keeps to serve meanwhile.
+// the marks only steer which version is served meanwhile.
 func (e *Engine) markReady(ctx context.Context, topo *topology) {
 	if topo == nil {
 		return
@@ -33,59 +33,150 @@ func (e *Engine) markReady(ctx context.Context, topo *topology) {
 	}
 }
 
-// readyMarks lists the marks the engine's owned partitions call for: a
-// partition of a current view version that has no mark yet, on which the
-// version's committed offset has reached the job's, or which is empty.
+// readyMarks lists the marks the engine's owned partitions call for, on
+// each topic: for a current view version, a partition on which its
+// committed offset has reached the job's, or which is empty; for a view
+// keyed by another entity, the same of its re-keying on the stream's
+// partitions (rerouted marks), and on its repartition topic's partitions
+// only once the stream is re-keyed on every partition and the view has
+// applied what the topic then held.
 func (e *Engine) readyMarks(ctx context.Context, topo *topology) ([]featurestore.ReadyMark, error) {
 	reg := e.job.registry
 	repo := reg.Repo()
 	var marks []featurestore.ReadyMark
 	for topic, job := range topo.byTopic {
-		parts := e.owned.owned(topic)
-		var jobOffs map[int32]int64
-		var ends map[int32]int64
-		var total int32
+		on := &topicMarks{e: e, topic: topic, job: job, parts: e.owned.owned(topic)}
 		for i, cv := range job.views {
-			v := cv.View
-			if cur := repo.Views[v.Name]; cur == nil || cur.Version != v.Version {
-				continue // the topology is older than the registry
-			}
-			var todo []int32
-			for _, p := range parts {
-				if !reg.Marked(v.Name, v.Version, p) {
-					todo = append(todo, p)
+			var since map[int32]int64
+			if job.internal {
+				if !current(repo, cv) || !reg.Rerouted(cv.View.Name, cv.View.Version) {
+					continue
 				}
-			}
-			if len(todo) == 0 {
-				continue
-			}
-			if jobOffs == nil {
 				var err error
-				if jobOffs, err = e.store.Offsets(job.name); err != nil {
+				if since, err = e.reroutedEnds(ctx, cv); err != nil {
 					return nil, err
 				}
-				if total, err = kafka.Partitions(ctx, e.producer, topic); err != nil {
-					return nil, err
-				}
-				all, err := kafka.EndOffsets(ctx, e.producer, topic)
-				if err != nil {
-					return nil, err
-				}
-				ends = all[topic]
 			}
-			viewOffs, err := e.store.Offsets(job.viewKeys[i])
+			ms, err := on.marks(ctx, repo, cv, job.viewKeys[i], since, false)
 			if err != nil {
 				return nil, err
 			}
-			for _, p := range todo {
-				next, consumed := jobOffs[p]
-				end, known := ends[p]
-				empty := known && end == 0
-				if (consumed && viewOffs[p] >= next) || (!consumed && empty) {
-					marks = append(marks, featurestore.ReadyMark{View: v.Name, Version: v.Version, Partition: p, Partitions: total})
-				}
+			marks = append(marks, ms...)
+		}
+		for _, cv := range job.reroute {
+			ms, err := on.marks(ctx, repo, cv, rerouteKey(cv), nil, true)
+			if err != nil {
+				return nil, err
 			}
+			marks = append(marks, ms...)
 		}
 	}
 	return marks, nil
+}
+
+// current reports whether cv is the registry's version of its view (the
+// topology may be older).
+func current(repo *featurestore.Repo, cv *featurestore.CompiledView) bool {
+	v := repo.Views[cv.View.Name]
+	return v != nil && v.Version == cv.View.Version
+}
+
+// reroutedEnds returns the end offsets of a view's repartition topic as
+// they were when the engine first saw the stream re-keyed on every
+// partition: every re-keyed event is below them, since a partition is
+// marked re-keyed after its events were written.
+func (e *Engine) reroutedEnds(ctx context.Context, cv *featurestore.CompiledView) (map[int32]int64, error) {
+	k := versionKey{cv.View.Name, cv.View.Version}
+	if ends, ok := e.rerouted[k]; ok {
+		return ends, nil
+	}
+	topic := kafka.RepartitionTopic(cv.View.Name)
+	all, err := kafka.EndOffsets(ctx, e.producer, topic)
+	if err != nil {
+		return nil, err
+	}
+	if e.rerouted == nil {
+		e.rerouted = map[versionKey]map[int32]int64{}
+	}
+	e.rerouted[k] = all[topic]
+	return all[topic], nil
+}
+
+// versionKey names a view version.
+type versionKey struct {
+	view    string
+	version int
+}
+
+// topicMarks judges the owned partitions of one topic, reading the job's
+// offsets, the partition count and the end offsets once.
+type topicMarks struct {
+	e      *Engine
+	topic  string
+	job    *streamJob
+	parts  []int32
+	loaded bool
+	jobs   map[int32]int64
+	ends   map[int32]int64
+	total  int32
+}
+
+func (t *topicMarks) load(ctx context.Context) error {
+	if t.loaded {
+		return nil
+	}
+	var err error
+	if t.jobs, err = t.e.store.Offsets(t.job.name); err != nil {
+		return err
+	}
+	if t.total, err = kafka.Partitions(ctx, t.e.producer, t.topic); err != nil {
+		return err
+	}
+	all, err := kafka.EndOffsets(ctx, t.e.producer, t.topic)
+	if err != nil {
+		return err
+	}
+	t.ends, t.loaded = all[t.topic], true
+	return nil
+}
+
+// marks lists the partitions to mark for a current view version whose
+// progress is committed under name: those not marked yet whose progress
+// has reached the job's, or that are empty and unconsumed, and that have
+// reached since, when set.
+func (t *topicMarks) marks(ctx context.Context, repo *featurestore.Repo, cv *featurestore.CompiledView, name string, since map[int32]int64, rerouted bool) ([]featurestore.ReadyMark, error) {
+	if !current(repo, cv) {
+		return nil, nil
+	}
+	reg := t.e.job.registry
+	var todo []featurestore.ReadyMark
+	for _, p := range t.parts {
+		m := featurestore.ReadyMark{View: cv.View.Name, Version: cv.View.Version, Partition: p, Rerouted: rerouted}
+		if !reg.Marked(m) {
+			todo = append(todo, m)
+		}
+	}
+	if len(todo) == 0 {
+		return nil, nil
+	}
+	if err := t.load(ctx); err != nil {
+		return nil, err
+	}
+	offs, err := t.e.store.Offsets(name)
+	if err != nil {
+		return nil, err
+	}
+	var out []featurestore.ReadyMark
+	for _, m := range todo {
+		p := m.Partition
+		next, consumed := t.jobs[p]
+		end, known := t.ends[p]
+		caught := consumed && offs[p] >= next || !consumed && known && end == 0
+		if !caught || offs[p] < since[p] {
+			continue
+		}
+		m.Partitions = t.total
+		out = append(out, m)
+	}
+	return out, nil
 }

@@ -205,13 +205,21 @@ func jobName(repo *featurestore.Repo, v *featurestore.View) string {
 // served from the view's previous version (Repo.Previous): while the new
 // one replays, its partitions' records wait behind the replay, so the
 // previous version's state is as current as applying it could make it.
-func CaughtUp(repo *featurestore.Repo, cv *featurestore.CompiledView, offsets func(name string) (map[int32]int64, error)) (bool, error) {
-	return caughtUp(repo, cv, offsets, nil)
+//
+// A view keyed by another entity than its stream's also needs ready (the
+// registry's Ready) to say so: its repartition topic's partitions fill
+// from the stream's, which other workers may re-key, so only the fleet's
+// marks tell when its history is complete.
+func CaughtUp(repo *featurestore.Repo, cv *featurestore.CompiledView, offsets func(name string) (map[int32]int64, error), ready func(view string, version int) bool) (bool, error) {
+	return caughtUp(repo, cv, offsets, ready, nil)
 }
 
 // caughtUp is CaughtUp over the partitions that counts, when set, says
 // count.
-func caughtUp(repo *featurestore.Repo, cv *featurestore.CompiledView, offsets func(name string) (map[int32]int64, error), counts func(topic string, p int32) bool) (bool, error) {
+func caughtUp(repo *featurestore.Repo, cv *featurestore.CompiledView, offsets func(name string) (map[int32]int64, error), ready func(view string, version int) bool, counts func(topic string, p int32) bool) (bool, error) {
+	if repo.Repartitioned(cv.View) && (ready == nil || !ready(cv.View.Name, cv.View.Version)) {
+		return false, nil
+	}
 	job, err := offsets(jobName(repo, cv.View))
 	if err != nil {
 		return false, err

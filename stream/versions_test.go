@@ -44,7 +44,7 @@ func TestPreviousVersionServesUntilTheNewOneCatchesUp(t *testing.T) {
 	}
 	caughtUp := func() bool {
 		t.Helper()
-		up, err := stream.CaughtUp(repo, cur, store.Offsets)
+		up, err := stream.CaughtUp(repo, cur, store.Offsets, h.registry.Ready)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +55,7 @@ func TestPreviousVersionServesUntilTheNewOneCatchesUp(t *testing.T) {
 	}
 	mux := http.NewServeMux()
 	serve.New(h.registry, store, serve.Options{CaughtUp: func(r *featurestore.Repo, cv *featurestore.CompiledView) (bool, error) {
-		return stream.CaughtUp(r, cv, store.Offsets)
+		return stream.CaughtUp(r, cv, store.Offsets, h.registry.Ready)
 	}}).Register(mux)
 	// Version 2 holds nothing yet: the total comes from version 1, the new
 	// feature from version 2 as far as it has got.
@@ -244,7 +244,7 @@ func TestUpdateKeepsServingTheVersionThatIsReady(t *testing.T) {
 	if got := previous(); got != 3 {
 		t.Errorf("update over a ready version 3: previous version %d, want 3", got)
 	}
-	if h.registry.Marked("user_clicks", 1, 0) {
+	if h.registry.Marked(featurestore.ReadyMark{View: "user_clicks", Version: 1, Partition: 0}) {
 		t.Error("version 1, neither served nor building, keeps its marks")
 	}
 }
@@ -263,7 +263,7 @@ func TestQuietWorkerMarksItsPartitions(t *testing.T) {
 		}
 		var marked []int32
 		for p := range int32(kafka.DefaultPartitions) {
-			if h.registry.Marked("user_clicks", 1, p) {
+			if h.registry.Marked(featurestore.ReadyMark{View: "user_clicks", Version: 1, Partition: p}) {
 				marked = append(marked, p)
 			}
 		}

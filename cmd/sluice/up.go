@@ -207,7 +207,7 @@ func runUp(ctx context.Context, c Config, f *upFlags) error {
 	sopts := serve.Options{Logger: logger, Registerer: reg, Gatherer: reg, Ready: ready, CaughtUp: viewCaughtUp}
 	if store != nil && viewCaughtUp == nil {
 		sopts.CaughtUp = func(repo *featurestore.Repo, cv *featurestore.CompiledView) (bool, error) {
-			return stream.CaughtUp(repo, cv, store.Offsets)
+			return stream.CaughtUp(repo, cv, store.Offsets, registry.Ready)
 		}
 	}
 	serve.New(registry, store, sopts).Register(mux)

@@ -1,0 +1,182 @@
+package stream
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/connectors/kafka"
+	"github.com/sluicehq/sluice/featurestore"
+	"github.com/sluicehq/sluice/testkit"
+)
+
+// newTestEngine starts a broker, applies a repository through a registry
+// on it and returns an engine over a fresh store, with the registry and a
+// producer that writes records to the partitions they name.
+func newTestEngine(t *testing.T, yaml string) (*Engine, *featurestore.Registry, *kgo.Client) {
+	t.Helper()
+	b := testkit.StartBroker(t)
+	cluster := kafka.Cluster{Brokers: []string{b.Addr()}}
+	producer, err := cluster.Producer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(producer.Close)
+	manual, err := cluster.Producer(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(manual.Close)
+	log, err := kafka.NewRegistryLog(t.Context(), cluster, producer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := featurestore.OpenRegistry(t.Context(), log, func(ctx context.Context, next *featurestore.Repo) error {
+		return kafka.EnsureTopics(ctx, producer, kafka.TopicsFor(next)...)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := featurestore.Parse(map[string][]byte{"r.yaml": []byte(yaml)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Apply(t.Context(), repo, false); err != nil {
+		t.Fatal(err)
+	}
+	return NewEngine(cluster, reg, testkit.OnlineStore(t), producer, Options{}), reg, manual
+}
+
+const merchantRepo = `
+kind: entity
+name: user
+key: user_id
+---
+kind: entity
+name: merchant
+key: merchant_id
+---
+kind: stream
+name: clicks
+entity: user
+timestamp: ts
+schema:
+  - {name: user_id, type: string}
+  - {name: merchant_id, type: string}
+  - {name: ts, type: timestamp}
+---
+kind: feature_view
+name: merchant_clicks
+entity: merchant
+source: clicks
+features:
+  - {name: events, agg: count}
+`
+
+// TestRepartitionedViewIsReadyOnceReKeyed pins when a view keyed by
+// another entity counts as caught up: its repartition topic fills from
+// every partition of the stream, so a partition of it is marked only once
+// the stream is marked re-keyed on all of them (by whichever workers own
+// them), and once the view has applied what the topic held then. Its
+// offsets reaching the repartition job's are not enough: the job consumes
+// only what has been re-keyed so far.
+func TestRepartitionedViewIsReadyOnceReKeyed(t *testing.T) {
+	e, reg, producer := newTestEngine(t, merchantRepo)
+	repo := reg.Repo()
+	cv, err := featurestore.Compile(repo, "merchant_clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := newTopology(repo, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repart := kafka.RepartitionTopic("merchant_clicks")
+	produce := func(topic string, n int) {
+		t.Helper()
+		for range n {
+			r := &kgo.Record{Topic: topic, Partition: 0, Value: []byte("{}")}
+			if err := producer.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	offsets := func(at map[string]int64) {
+		t.Helper()
+		b := e.store.NewBatch()
+		for name, next := range at {
+			if err := b.SetOffset(name, 0, next); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The worker owns partition 0 of both topics; other workers own the
+	// rest.
+	e.owned.assign(map[string][]int32{"clicks": {0}, repart: {0}})
+	marks := func(want ...featurestore.ReadyMark) {
+		t.Helper()
+		got, err := e.readyMarks(t.Context(), topo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("marks %+v, want %+v", got, want)
+		}
+		if err := reg.MarkReady(t.Context(), got...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ready := featurestore.ReadyMark{View: "merchant_clicks", Version: 1, Partition: 0, Partitions: kafka.DefaultPartitions}
+	rerouted := ready
+	rerouted.Rerouted = true
+	caughtUp := func() bool {
+		t.Helper()
+		up, err := e.CaughtUp(repo, cv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return up
+	}
+
+	produce("clicks", 3)
+	produce(repart, 2)
+	offsets(map[string]int64{"clicks": 3, rerouteKey(cv): 1, jobName(repo, cv.View): 2, viewKey(cv): 2})
+	marks() // the view has applied all its topic holds, but one event is not re-keyed yet
+	if caughtUp() {
+		t.Error("caught up before the stream is re-keyed")
+	}
+	offsets(map[string]int64{rerouteKey(cv): 3})
+	marks(rerouted)
+	marks() // the other workers have not marked their partitions re-keyed
+
+	var others []featurestore.ReadyMark
+	for p := int32(1); p < kafka.DefaultPartitions; p++ {
+		m := rerouted
+		m.Partition = p
+		others = append(others, m)
+	}
+	if err := reg.MarkReady(t.Context(), others...); err != nil {
+		t.Fatal(err)
+	}
+	produce(repart, 1) // re-keyed by another worker before it marked
+	marks()            // the view has not applied it
+	offsets(map[string]int64{jobName(repo, cv.View): 3, viewKey(cv): 3})
+	marks(ready)
+	if caughtUp() {
+		t.Error("caught up while the other partitions of the repartition topic are unmarked")
+	}
+	for i := range others {
+		others[i].Rerouted = false
+	}
+	if err := reg.MarkReady(t.Context(), others...); err != nil {
+		t.Fatal(err)
+	}
+	if !caughtUp() {
+		t.Error("not caught up with every partition marked")
+	}
+}

@@ -26,7 +26,8 @@ key: region_id
 // merchant and so on other partitions than their region's: the second
 // version must apply only its own copies, on the worker that owns each
 // region, or a region's events would be applied once on each worker and
-// its state split between them.
+// its state split between them. The workers' marks make version 2 ready
+// across the fleet.
 func TestRepartitionedViewChangingItsEntity(t *testing.T) {
 	h := newHarness(t, regionRepo)
 	var stores [2]*online.Store
@@ -89,6 +90,17 @@ func TestRepartitionedViewChangingItsEntity(t *testing.T) {
 	repo := h.registry.Repo()
 	if v := repo.Views["merchant_clicks"]; v.Entity != "region" {
 		t.Fatalf("merchant_clicks is keyed by %s after the update, want region", v.Entity)
+	}
+	// The workers mark the stream re-keyed and the repartition topic
+	// applied for version 2, each on the partitions it owns.
+	err = testkit.Eventually(t.Context(), 20*time.Second, func() error {
+		if !h.registry.Rerouted("merchant_clicks", 2) || !h.registry.Ready("merchant_clicks", 2) {
+			return fmt.Errorf("version 2 rerouted %v, ready %v", h.registry.Rerouted("merchant_clicks", 2), h.registry.Ready("merchant_clicks", 2))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	// A serve replica builds its store from the changelogs both workers
 	// wrote.

@@ -75,7 +75,10 @@ func (r *Registry) splitReady(recs []Record) []Record {
 	out := recs[:0:0]
 	for _, rec := range recs {
 		name, ready := strings.CutPrefix(rec.Key, KindReady+"/")
-		name, rerouted := strings.CutPrefix(name, KindRerouted+"/")
+		rerouted := false
+		if !ready {
+			name, rerouted = strings.CutPrefix(rec.Key, KindRerouted+"/")
+		}
 		if !ready && !rerouted {
 			out = append(out, rec)
 			continue

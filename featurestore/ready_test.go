@@ -195,3 +195,25 @@ func TestReroutedMarksAreTheirOwnKind(t *testing.T) {
 		t.Error("version 1's rerouted marks outlive it")
 	}
 }
+
+// TestViewNamedLikeAMarkKind marks a view whose name is a mark kind: the
+// record key holds the kind once, then the name.
+func TestViewNamedLikeAMarkKind(t *testing.T) {
+	log := &sliceLog{}
+	reg, err := featurestore.OpenRegistry(t.Context(), log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := featurestore.ReadyMark{View: featurestore.KindRerouted, Version: 1, Partition: 0, Partitions: 1}
+	if err := reg.MarkReady(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	reopened, err := featurestore.OpenRegistry(t.Context(), log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reopened.Ready(featurestore.KindRerouted, 1) || reopened.Rerouted(featurestore.KindRerouted, 1) {
+		t.Errorf("view %q read back: ready %v, rerouted %v; want true, false", m.View,
+			reopened.Ready(featurestore.KindRerouted, 1), reopened.Rerouted(featurestore.KindRerouted, 1))
+	}
+}

@@ -315,7 +315,7 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 			return err
 		}
 	}
-	forward := bt.records()
+	first, offsets := bt.records()
 	if err := e.settle(); err != nil {
 		return err
 	}
@@ -330,16 +330,27 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 	e.flight, handed = f, true
 	go func() {
 		defer close(f.done)
-		f.err = e.commitBatch(ctx, bt, forward)
+		f.err = e.commitBatch(ctx, bt, first, offsets)
 	}()
 	return nil
 }
 
-// commitBatch produces a batch's records, then commits its transaction.
-func (e *Engine) commitBatch(ctx context.Context, bt *batch, forward []*kgo.Record) error {
+// commitBatch produces a batch's records, the changelog offsets after the
+// rest (batch.records), then commits its transaction.
+func (e *Engine) commitBatch(ctx context.Context, bt *batch, first, offsets []*kgo.Record) error {
 	defer bt.b.Discard()
-	if len(forward) > 0 {
-		if err := e.producer.ProduceSync(ctx, forward...).FirstErr(); err != nil {
+	// Dead letters and re-keyed events go to other topics than the
+	// changelogs, which keep no order with them: the offsets that pass
+	// them wait until they are written. Without them, one produce keeps
+	// each changelog partition's order.
+	if len(bt.forward) == 0 {
+		first, offsets = append(first, offsets...), nil
+	}
+	for _, recs := range [][]*kgo.Record{first, offsets} {
+		if len(recs) == 0 {
+			continue
+		}
+		if err := e.producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			return fmt.Errorf("write dead letters, repartitioned events and changelogs: %w", err)
 		}
 	}
@@ -360,26 +371,26 @@ func (e *Engine) commitBatch(ctx context.Context, bt *batch, forward []*kgo.Reco
 	return nil
 }
 
-// records lists what the batch produces before it commits. Dead letters,
-// re-keyed events and changelog entries are written before the offsets
-// that consumed them commit: a crash in between writes them again;
-// re-keyed copies are then dropped by event id, and changelog entries hold
-// absolute values. In each changelog partition the offsets come last: the
-// records of a partition go out in order, so a produce that fails part-way
-// can leave the first of them there, and a worker restoring from them must
-// not take offsets past state or seen ids that never arrived.
-func (bt *batch) records() []*kgo.Record {
-	out := bt.forward
+// records lists what the batch produces before it commits: first dead
+// letters, re-keyed events and changelog entries, then the changelog's
+// offsets. All are written before the offsets that consumed them commit:
+// a crash in between writes them again; re-keyed copies are then dropped
+// by event id, and changelog entries hold absolute values. The changelog's
+// offsets come after the rest: a produce that fails part-way can leave some
+// records written, and a worker restoring from the changelog must not take
+// offsets past state, seen ids or re-keyed events that never arrived.
+func (bt *batch) records() (first, offsets []*kgo.Record) {
+	first = bt.forward
 	for _, c := range bt.b.Changes() {
-		out = append(out, changeRecord(c))
+		first = append(first, changeRecord(c))
 	}
 	for _, c := range bt.logs {
-		out = append(out, changeRecord(c))
+		first = append(first, changeRecord(c))
 	}
 	for _, c := range bt.offsetChanges() {
-		out = append(out, changeRecord(c))
+		offsets = append(offsets, changeRecord(c))
 	}
-	return out
+	return first, offsets
 }
 
 // offsetChanges puts the batch's new offsets into the view changelogs,

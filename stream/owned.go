@@ -14,6 +14,9 @@ import (
 type ownership struct {
 	mu    sync.Mutex
 	parts map[string]map[int32]bool
+	// seen holds, per owned partition, its end offset when the worker
+	// first judged it after it was assigned (endSince).
+	seen map[string]map[int32]int64
 }
 
 func (o *ownership) assign(m map[string][]int32) {
@@ -37,16 +40,38 @@ func (o *ownership) revoke(m map[string][]int32) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if m == nil {
-		o.parts = nil
+		o.parts, o.seen = nil, nil
 	}
 	for topic, ps := range m {
 		for _, p := range ps {
 			delete(o.parts[topic], p)
+			delete(o.seen[topic], p)
 		}
 		if len(o.parts[topic]) == 0 {
 			delete(o.parts, topic)
 		}
 	}
+}
+
+// endSince returns the end offset of an owned partition as it was when
+// first asked for since the partition was assigned, recording end when
+// this is the first time. A worker given a partition that it holds no
+// progress of replays it, its job's offsets with the rest: its records up
+// to that end were there before the worker, so they are its history.
+func (o *ownership) endSince(topic string, p int32, end int64) int64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.seen == nil {
+		o.seen = map[string]map[int32]int64{}
+	}
+	if o.seen[topic] == nil {
+		o.seen[topic] = map[int32]int64{}
+	}
+	if first, ok := o.seen[topic][p]; ok {
+		return first
+	}
+	o.seen[topic][p] = end
+	return end
 }
 
 // counts reports whether a partition of a topic counts for this worker.

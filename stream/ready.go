@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/sluicehq/sluice/connectors/kafka"
@@ -35,14 +36,20 @@ func (e *Engine) markReady(ctx context.Context, topo *topology) {
 
 // readyMarks lists the marks the engine's owned partitions call for, on
 // each topic: for a current view version, a partition on which its
-// committed offset has reached the job's, or which is empty; for a view
-// keyed by another entity, the same of its re-keying on the stream's
-// partitions (rerouted marks), and on its repartition topic's partitions
-// only once the stream is re-keyed on every partition and the view has
-// applied what the topic then held.
+// committed offset has reached the job's and the end the partition had
+// when the engine took it, or which holds no record; for a view keyed by
+// another entity, the same of its re-keying on the stream's partitions
+// (rerouted marks), and on its repartition topic's partitions only once
+// the stream is re-keyed on every partition and the view has applied what
+// the topic then held.
 func (e *Engine) readyMarks(ctx context.Context, topo *topology) ([]featurestore.ReadyMark, error) {
 	reg := e.job.registry
 	repo := reg.Repo()
+	for k := range e.rerouted {
+		if v := repo.Views[k.view]; v == nil || v.Version != k.version {
+			delete(e.rerouted, k) // a view deleted and created again starts over at version 1
+		}
+	}
 	var marks []featurestore.ReadyMark
 	for topic, job := range topo.byTopic {
 		on := &topicMarks{e: e, topic: topic, job: job, parts: e.owned.owned(topic)}
@@ -84,16 +91,24 @@ func current(repo *featurestore.Repo, cv *featurestore.CompiledView) bool {
 // reroutedEnds returns the end offsets of a view's repartition topic as
 // they were when the engine first saw the stream re-keyed on every
 // partition: every re-keyed event is below them, since a partition is
-// marked re-keyed after its events were written.
+// marked re-keyed after its events were written. A listing that lacks a
+// partition is not kept: it is tried again at the next look.
 func (e *Engine) reroutedEnds(ctx context.Context, cv *featurestore.CompiledView) (map[int32]int64, error) {
 	k := versionKey{cv.View.Name, cv.View.Version}
 	if ends, ok := e.rerouted[k]; ok {
 		return ends, nil
 	}
 	topic := kafka.RepartitionTopic(cv.View.Name)
+	n, err := kafka.Partitions(ctx, e.producer, topic)
+	if err != nil {
+		return nil, err
+	}
 	all, err := kafka.EndOffsets(ctx, e.producer, topic)
 	if err != nil {
 		return nil, err
+	}
+	if int32(len(all[topic])) < n {
+		return nil, fmt.Errorf("end offsets of %s: %d of %d partitions listed", topic, len(all[topic]), n)
 	}
 	if e.rerouted == nil {
 		e.rerouted = map[versionKey]map[int32]int64{}
@@ -109,7 +124,7 @@ type versionKey struct {
 }
 
 // topicMarks judges the owned partitions of one topic, reading the job's
-// offsets, the partition count and the end offsets once.
+// offsets, the partition count and the start and end offsets once.
 type topicMarks struct {
 	e      *Engine
 	topic  string
@@ -117,6 +132,7 @@ type topicMarks struct {
 	parts  []int32
 	loaded bool
 	jobs   map[int32]int64
+	starts map[int32]int64
 	ends   map[int32]int64
 	total  int32
 }
@@ -132,18 +148,23 @@ func (t *topicMarks) load(ctx context.Context) error {
 	if t.total, err = kafka.Partitions(ctx, t.e.producer, t.topic); err != nil {
 		return err
 	}
-	all, err := kafka.EndOffsets(ctx, t.e.producer, t.topic)
+	starts, err := kafka.StartOffsets(ctx, t.e.producer, t.topic)
 	if err != nil {
 		return err
 	}
-	t.ends, t.loaded = all[t.topic], true
+	ends, err := kafka.EndOffsets(ctx, t.e.producer, t.topic)
+	if err != nil {
+		return err
+	}
+	t.starts, t.ends, t.loaded = starts[t.topic], ends[t.topic], true
 	return nil
 }
 
 // marks lists the partitions to mark for a current view version whose
 // progress is committed under name: those not marked yet whose progress
-// has reached the job's, or that are empty and unconsumed, and that have
-// reached since, when set.
+// has reached the job's and the end the partition had when the engine
+// first judged it (ownership.endSince), or that hold no record, and that
+// have reached since, when set.
 func (t *topicMarks) marks(ctx context.Context, repo *featurestore.Repo, cv *featurestore.CompiledView, name string, since map[int32]int64, rerouted bool) ([]featurestore.ReadyMark, error) {
 	if !current(repo, cv) {
 		return nil, nil
@@ -169,10 +190,14 @@ func (t *topicMarks) marks(ctx context.Context, repo *featurestore.Repo, cv *fea
 	var out []featurestore.ReadyMark
 	for _, m := range todo {
 		p := m.Partition
-		next, consumed := t.jobs[p]
 		end, known := t.ends[p]
-		caught := consumed && offs[p] >= next || !consumed && known && end == 0
-		if !caught || offs[p] < since[p] {
+		start, listed := t.starts[p]
+		if !known || !listed {
+			continue
+		}
+		next, consumed := t.jobs[p]
+		caught := consumed && offs[p] >= next && offs[p] >= t.e.owned.endSince(t.topic, p, end)
+		if !caught && start < end || offs[p] < since[p] {
 			continue
 		}
 		m.Partitions = t.total

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connectors/kafka"
@@ -94,43 +95,12 @@ func TestRepartitionedViewIsReadyOnceReKeyed(t *testing.T) {
 		t.Fatal(err)
 	}
 	repart := kafka.RepartitionTopic("merchant_clicks")
-	produce := func(topic string, n int) {
-		t.Helper()
-		for range n {
-			r := &kgo.Record{Topic: topic, Partition: 0, Value: []byte("{}")}
-			if err := producer.ProduceSync(t.Context(), r).FirstErr(); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	offsets := func(at map[string]int64) {
-		t.Helper()
-		b := e.store.NewBatch()
-		for name, next := range at {
-			if err := b.SetOffset(name, 0, next); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := b.Commit(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	produce := func(topic string, n int) { produceTo(t, producer, topic, 0, n) }
+	offsets := func(at map[string]int64) { setOffsets(t, e, 0, at) }
 	// The worker owns partition 0 of both topics; other workers own the
 	// rest.
 	e.owned.assign(map[string][]int32{"clicks": {0}, repart: {0}})
-	marks := func(want ...featurestore.ReadyMark) {
-		t.Helper()
-		got, err := e.readyMarks(t.Context(), topo)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("marks %+v, want %+v", got, want)
-		}
-		if err := reg.MarkReady(t.Context(), got...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	marks := func(want ...featurestore.ReadyMark) { expectMarks(t, e, topo, want...) }
 	ready := featurestore.ReadyMark{View: "merchant_clicks", Version: 1, Partition: 0, Partitions: kafka.DefaultPartitions}
 	rerouted := ready
 	rerouted.Rerouted = true
@@ -179,4 +149,110 @@ func TestRepartitionedViewIsReadyOnceReKeyed(t *testing.T) {
 	if !caughtUp() {
 		t.Error("not caught up with every partition marked")
 	}
+}
+
+// produceTo writes n records to a partition of a topic.
+func produceTo(t *testing.T, cl *kgo.Client, topic string, p int32, n int) {
+	t.Helper()
+	for range n {
+		r := &kgo.Record{Topic: topic, Partition: p, Value: []byte("{}")}
+		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// setOffsets commits progress offsets of one partition to the engine's
+// store.
+func setOffsets(t *testing.T, e *Engine, p int32, at map[string]int64) {
+	t.Helper()
+	b := e.store.NewBatch()
+	for name, next := range at {
+		if err := b.SetOffset(name, p, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expectMarks checks the marks the engine's partitions call for, then
+// records them in the registry as markReady would.
+func expectMarks(t *testing.T, e *Engine, topo *topology, want ...featurestore.ReadyMark) {
+	t.Helper()
+	got, err := e.readyMarks(t.Context(), topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(got, func(a, b featurestore.ReadyMark) int { return int(a.Partition - b.Partition) })
+	if !slices.Equal(got, want) {
+		t.Errorf("marks %+v, want %+v", got, want)
+	}
+	if err := e.job.registry.MarkReady(t.Context(), got...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const clicksRepo = `
+kind: entity
+name: user
+key: user_id
+---
+kind: stream
+name: clicks
+entity: user
+timestamp: ts
+schema:
+  - {name: user_id, type: string}
+  - {name: ts, type: timestamp}
+---
+kind: feature_view
+name: user_clicks
+entity: user
+source: clicks
+features:
+  - {name: events, agg: count}
+`
+
+// TestMarksWaitForWhatThePartitionHeld covers two partitions a worker is
+// given. One it replays from the start, holding no progress of it, so its
+// job's offsets move with the view's: it is marked only once the view has
+// passed the end the partition had when the worker took it. The other
+// holds no record any more (retention removed them), so the new version
+// has nothing to apply there and is marked although it consumed nothing.
+func TestMarksWaitForWhatThePartitionHeld(t *testing.T) {
+	e, reg, producer := newTestEngine(t, clicksRepo)
+	repo := reg.Repo()
+	cv, err := featurestore.Compile(repo, "user_clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := newTopology(repo, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.owned.assign(map[string][]int32{"clicks": {0, 1}})
+	produceTo(t, producer, "clicks", 0, 5)
+	produceTo(t, producer, "clicks", 1, 3)
+	setOffsets(t, e, 0, map[string]int64{"clicks": 2, viewKey(cv): 2})
+	setOffsets(t, e, 1, map[string]int64{"clicks": 3})
+	expectMarks(t, e, topo)
+
+	setOffsets(t, e, 0, map[string]int64{"clicks": 5, viewKey(cv): 5})
+	var gone kadm.Offsets
+	gone.AddOffset("clicks", 1, 3, -1)
+	resp, err := kadm.NewClient(producer).DeleteRecords(t.Context(), gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Each(func(r kadm.DeleteRecordsResponse) {
+		if r.Err != nil {
+			t.Fatalf("delete records of partition %d: %v", r.Partition, r.Err)
+		}
+	})
+	mark := func(p int32) featurestore.ReadyMark {
+		return featurestore.ReadyMark{View: "user_clicks", Version: 1, Partition: p, Partitions: kafka.DefaultPartitions}
+	}
+	expectMarks(t, e, topo, mark(0), mark(1))
 }

@@ -89,11 +89,27 @@ func Ping(ctx context.Context, cl *kgo.Client) error {
 }
 
 // EndOffsets returns the high watermark of each partition of the topics.
+// Partitions whose offset could not be listed are left out.
 func EndOffsets(ctx context.Context, cl *kgo.Client, topics ...string) (map[string]map[int32]int64, error) {
 	listed, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
 	if err != nil {
 		return nil, fmt.Errorf("list end offsets: %w", err)
 	}
+	return offsetsOf(listed), nil
+}
+
+// StartOffsets returns the first offset each partition of the topics
+// still holds (the log start, after retention). Partitions whose offset
+// could not be listed are left out.
+func StartOffsets(ctx context.Context, cl *kgo.Client, topics ...string) (map[string]map[int32]int64, error) {
+	listed, err := kadm.NewClient(cl).ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list start offsets: %w", err)
+	}
+	return offsetsOf(listed), nil
+}
+
+func offsetsOf(listed kadm.ListedOffsets) map[string]map[int32]int64 {
 	out := map[string]map[int32]int64{}
 	listed.Each(func(o kadm.ListedOffset) {
 		if o.Err != nil {
@@ -104,7 +120,7 @@ func EndOffsets(ctx context.Context, cl *kgo.Client, topics ...string) (map[stri
 		}
 		out[o.Topic][o.Partition] = o.Offset
 	})
-	return out, nil
+	return out
 }
 
 // Partitions returns how many partitions a topic has, from the cluster's

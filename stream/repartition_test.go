@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/featurestore"
 	"github.com/sluicehq/sluice/featurestore/online"
 	"github.com/sluicehq/sluice/stream"
 	"github.com/sluicehq/sluice/testkit"
@@ -119,6 +120,62 @@ func TestRepartitionedViewChangingItsEntity(t *testing.T) {
 			if got, _ := read(t, s, repo, "merchant_clicks", region, at)[0].V.(int64); got > n {
 				t.Errorf("region %s on worker %d: total %d, more than its %d events", region, i, got, n)
 			}
+		}
+	}
+}
+
+// TestRepartitionedVersionServesOnceReady updates a view keyed by merchant
+// over a stream keyed by user, keeping its entity: reads stay on version 1
+// until the engine has marked version 2 re-keyed and applied on every
+// partition, then switch to it, complete.
+func TestRepartitionedVersionServesOnceReady(t *testing.T) {
+	h := newHarness(t, merchantRepo)
+	store := testkit.OnlineStore(t)
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	var recs []rec
+	want := map[string]int64{}
+	for i := range 30 {
+		m := fmt.Sprintf("m%d", i%4)
+		recs = append(recs, rec{fmt.Sprintf("u%02d", i), fmt.Sprintf("e%d", i),
+			fmt.Sprintf(`{"user_id":"u%02d","merchant_id":%q,"n":%d,"ts":%d}`, i, m, i, ts+int64(i))})
+		want[m] += int64(i)
+	}
+	h.produce(t, recs...)
+	runEngine(t, h, store)()
+
+	h.apply(t, strings.Replace(merchantRepo, "  - {name: last_n, field: n, agg: last}",
+		"  - {name: last_n, field: n, agg: last}\n  - {name: biggest, field: n, agg: max}", 1))
+	repo := h.registry.Repo()
+	cur, err := featurestore.Compile(repo, "merchant_clicks")
+	if err != nil || cur.View.Version != 2 {
+		t.Fatalf("version after the update: %v (%v), want 2", cur.View.Version, err)
+	}
+	caughtUp := func() bool {
+		t.Helper()
+		up, err := stream.CaughtUp(repo, cur, store.Offsets, h.registry.Ready)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return up
+	}
+	if caughtUp() {
+		t.Fatal("version 2 counts as caught up before the engine applied it")
+	}
+	defer runEngine(t, h, store)()
+	err = testkit.Eventually(t.Context(), 20*time.Second, func() error {
+		if !caughtUp() {
+			return fmt.Errorf("version 2 not caught up (rerouted %v, ready %v)",
+				h.registry.Rerouted("merchant_clicks", 2), h.registry.Ready("merchant_clicks", 2))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := ts*1000 + 1_000_000
+	for m, total := range want {
+		if got := readVersion(t, store, cur, m, at)[0].V; got != total {
+			t.Errorf("merchant %s in version 2 once caught up: total %v, want %d", m, got, total)
 		}
 	}
 }

@@ -16,16 +16,7 @@ func TestReadyMarksLiveInTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	apply := func(yaml string) {
-		t.Helper()
-		repo, err := featurestore.Parse(map[string][]byte{"r.yaml": []byte(yaml)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := reg.Apply(t.Context(), repo, false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	apply := func(yaml string) { t.Helper(); applyYAML(t, reg, yaml) }
 	apply(oneView)
 	mark := func(p int32) featurestore.ReadyMark {
 		return featurestore.ReadyMark{View: "v", Version: 1, Partition: p, Partitions: 2}
@@ -156,16 +147,7 @@ func TestReroutedMarksAreTheirOwnKind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	apply := func(yaml string) {
-		t.Helper()
-		repo, err := featurestore.Parse(map[string][]byte{"r.yaml": []byte(yaml)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := reg.Apply(t.Context(), repo, false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	apply := func(yaml string) { t.Helper(); applyYAML(t, reg, yaml) }
 	apply(oneView)
 	rerouted := func(p int32) featurestore.ReadyMark {
 		return featurestore.ReadyMark{View: "v", Version: 1, Partition: p, Partitions: 2, Rerouted: true}
@@ -215,5 +197,17 @@ func TestViewNamedLikeAMarkKind(t *testing.T) {
 	if !reopened.Ready(featurestore.KindRerouted, 1) || reopened.Rerouted(featurestore.KindRerouted, 1) {
 		t.Errorf("view %q read back: ready %v, rerouted %v; want true, false", m.View,
 			reopened.Ready(featurestore.KindRerouted, 1), reopened.Rerouted(featurestore.KindRerouted, 1))
+	}
+}
+
+// applyYAML applies a repository written as YAML through reg.
+func applyYAML(t *testing.T, reg *featurestore.Registry, yaml string) {
+	t.Helper()
+	repo, err := featurestore.Parse(map[string][]byte{"r.yaml": []byte(yaml)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Apply(t.Context(), repo, false); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -85,15 +85,7 @@ features:
 // only what has been re-keyed so far.
 func TestRepartitionedViewIsReadyOnceReKeyed(t *testing.T) {
 	e, reg, producer := newTestEngine(t, merchantRepo)
-	repo := reg.Repo()
-	cv, err := featurestore.Compile(repo, "merchant_clicks")
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo, err := newTopology(repo, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo, cv, topo := layout(t, reg, "merchant_clicks")
 	repart := kafka.RepartitionTopic("merchant_clicks")
 	produce := func(topic string, n int) { produceTo(t, producer, topic, 0, n) }
 	offsets := func(at map[string]int64) { setOffsets(t, e, 0, at) }
@@ -149,6 +141,22 @@ func TestRepartitionedViewIsReadyOnceReKeyed(t *testing.T) {
 	if !caughtUp() {
 		t.Error("not caught up with every partition marked")
 	}
+}
+
+// layout compiles a view of the registry's repository and lays out the
+// engine's topics for it.
+func layout(t *testing.T, reg *featurestore.Registry, view string) (*featurestore.Repo, *featurestore.CompiledView, *topology) {
+	t.Helper()
+	repo := reg.Repo()
+	cv, err := featurestore.Compile(repo, view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := newTopology(repo, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo, cv, topo
 }
 
 // produceTo writes n records to a partition of a topic.
@@ -223,15 +231,7 @@ features:
 // has nothing to apply there and is marked although it consumed nothing.
 func TestMarksWaitForWhatThePartitionHeld(t *testing.T) {
 	e, reg, producer := newTestEngine(t, clicksRepo)
-	repo := reg.Repo()
-	cv, err := featurestore.Compile(repo, "user_clicks")
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo, err := newTopology(repo, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cv, topo := layout(t, reg, "user_clicks")
 	e.owned.assign(map[string][]int32{"clicks": {0, 1}})
 	produceTo(t, producer, "clicks", 0, 5)
 	produceTo(t, producer, "clicks", 1, 3)

@@ -315,7 +315,7 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 			return err
 		}
 	}
-	first, offsets := bt.records()
+	produce := bt.records()
 	if err := e.settle(); err != nil {
 		return err
 	}
@@ -330,23 +330,16 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 	e.flight, handed = f, true
 	go func() {
 		defer close(f.done)
-		f.err = e.commitBatch(ctx, bt, first, offsets)
+		f.err = e.commitBatch(ctx, bt, produce)
 	}()
 	return nil
 }
 
-// commitBatch produces a batch's records, the changelog offsets after the
-// rest (batch.records), then commits its transaction.
-func (e *Engine) commitBatch(ctx context.Context, bt *batch, first, offsets []*kgo.Record) error {
+// commitBatch produces a batch's records, each group once the one before
+// is written (batch.records), then commits its transaction.
+func (e *Engine) commitBatch(ctx context.Context, bt *batch, produce [][]*kgo.Record) error {
 	defer bt.b.Discard()
-	// Dead letters and re-keyed events go to other topics than the
-	// changelogs, which keep no order with them: the offsets that pass
-	// them wait until they are written. Without them, one produce keeps
-	// each changelog partition's order.
-	if len(bt.forward) == 0 {
-		first, offsets = append(first, offsets...), nil
-	}
-	for _, recs := range [][]*kgo.Record{first, offsets} {
+	for _, recs := range produce {
 		if len(recs) == 0 {
 			continue
 		}
@@ -371,26 +364,33 @@ func (e *Engine) commitBatch(ctx context.Context, bt *batch, first, offsets []*k
 	return nil
 }
 
-// records lists what the batch produces before it commits: first dead
-// letters, re-keyed events and changelog entries, then the changelog's
-// offsets. All are written before the offsets that consumed them commit:
-// a crash in between writes them again; re-keyed copies are then dropped
-// by event id, and changelog entries hold absolute values. The changelog's
-// offsets come after the rest: a produce that fails part-way can leave some
-// records written, and a worker restoring from the changelog must not take
-// offsets past state, seen ids or re-keyed events that never arrived.
-func (bt *batch) records() (first, offsets []*kgo.Record) {
-	first = bt.forward
+// records lists what the batch produces before it commits, in groups
+// produced one after the other. All are written before the offsets that
+// consumed them commit: a crash in between writes them again; re-keyed
+// copies are then dropped by event id, and changelog entries hold absolute
+// values. The changelog's offsets come after the rest: a produce that fails
+// part-way can leave some records written, and a worker restoring from the
+// changelog must not take offsets past state, seen ids or re-keyed events
+// that never arrived. In one produce, each changelog partition keeps its
+// order; dead letters and re-keyed events go to other topics, which keep
+// no order with the changelogs, so when there are any the offsets wait in
+// a second group until they are written.
+func (bt *batch) records() [][]*kgo.Record {
+	recs := bt.forward
 	for _, c := range bt.b.Changes() {
-		first = append(first, changeRecord(c))
+		recs = append(recs, changeRecord(c))
 	}
 	for _, c := range bt.logs {
-		first = append(first, changeRecord(c))
+		recs = append(recs, changeRecord(c))
 	}
+	var offsets []*kgo.Record
 	for _, c := range bt.offsetChanges() {
 		offsets = append(offsets, changeRecord(c))
 	}
-	return first, offsets
+	if len(bt.forward) == 0 {
+		return [][]*kgo.Record{append(recs, offsets...)}
+	}
+	return [][]*kgo.Record{recs, offsets}
 }
 
 // offsetChanges puts the batch's new offsets into the view changelogs,

@@ -60,7 +60,7 @@ func (e *Engine) readyMarks(ctx context.Context, topo *topology) ([]featurestore
 					continue
 				}
 				var err error
-				if since, err = e.reroutedEnds(ctx, cv); err != nil {
+				if since, err = e.reroutedEnds(ctx, cv, on); err != nil {
 					return nil, err
 				}
 			}
@@ -88,33 +88,28 @@ func current(repo *featurestore.Repo, cv *featurestore.CompiledView) bool {
 	return v != nil && v.Version == cv.View.Version
 }
 
-// reroutedEnds returns the end offsets of a view's repartition topic as
-// they were when the engine first saw the stream re-keyed on every
-// partition: every re-keyed event is below them, since a partition is
-// marked re-keyed after its events were written. A listing that lacks a
-// partition is not kept: it is tried again at the next look.
-func (e *Engine) reroutedEnds(ctx context.Context, cv *featurestore.CompiledView) (map[int32]int64, error) {
+// reroutedEnds returns the end offsets of a view's repartition topic (on,
+// which judges that topic) as they were when the engine first saw the
+// stream re-keyed on every partition: every re-keyed event is below them,
+// since a partition is marked re-keyed after its events were written. A
+// listing that lacks a partition is not kept: it is tried again at the
+// next look.
+func (e *Engine) reroutedEnds(ctx context.Context, cv *featurestore.CompiledView, on *topicMarks) (map[int32]int64, error) {
 	k := versionKey{cv.View.Name, cv.View.Version}
 	if ends, ok := e.rerouted[k]; ok {
 		return ends, nil
 	}
-	topic := kafka.RepartitionTopic(cv.View.Name)
-	n, err := kafka.Partitions(ctx, e.producer, topic)
-	if err != nil {
+	if err := on.load(ctx); err != nil {
 		return nil, err
 	}
-	all, err := kafka.EndOffsets(ctx, e.producer, topic)
-	if err != nil {
-		return nil, err
-	}
-	if int32(len(all[topic])) < n {
-		return nil, fmt.Errorf("end offsets of %s: %d of %d partitions listed", topic, len(all[topic]), n)
+	if int32(len(on.ends)) < on.total {
+		return nil, fmt.Errorf("end offsets of %s: %d of %d partitions listed", on.topic, len(on.ends), on.total)
 	}
 	if e.rerouted == nil {
 		e.rerouted = map[versionKey]map[int32]int64{}
 	}
-	e.rerouted[k] = all[topic]
-	return all[topic], nil
+	e.rerouted[k] = on.ends
+	return on.ends, nil
 }
 
 // versionKey names a view version.

@@ -92,8 +92,7 @@ const ksuidLen = 27
 
 // idSource assigns KSUIDs to the events of one request: one random seed per
 // 65,536 events, then a sequence, so ids are unique and ordered by body
-// position without a random read per event. The seeds carry the tag of
-// assigned ids (schemas.Assigned).
+// position without a random read per event.
 type idSource struct {
 	now     time.Time
 	seq     ksuid.Sequence
@@ -105,7 +104,11 @@ type idSource struct {
 func (s *idSource) next() []byte {
 	id, err := s.seq.Next()
 	if !s.started || err != nil {
-		s.seq = ksuid.Sequence{Seed: schemas.NewIDSeed(s.now)}
+		seed, err := ksuid.NewRandomWithTime(s.now)
+		if err != nil { // crypto/rand does not fail on supported platforms
+			panic(fmt.Sprintf("ingest: generate event id: %v", err))
+		}
+		s.seq = ksuid.Sequence{Seed: seed}
 		s.started = true
 		id, _ = s.seq.Next() // a fresh sequence has room
 	}

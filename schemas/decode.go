@@ -400,8 +400,6 @@ func (d *Decoder) eventID(v *fastjson.Value) (string, error) {
 		return "", d.errorf(EventIDField, "empty id (omit the field to have an id assigned)")
 	case len(b) > MaxEventIDBytes:
 		return "", d.errorf(EventIDField, "id of %d bytes is over the %d-byte limit", len(b), MaxEventIDBytes)
-	case len(b) == assignedIDLen && Assigned(string(b)):
-		return "", d.errorf(EventIDField, "%q is an id Sluice assigned to an event it accepted before; sent again it would count that event twice (omit _event_id to send a new event)", b)
 	}
 	return string(b), nil
 }

@@ -149,20 +149,17 @@ func (bf *backfiller) commit(ctx context.Context, rows []offline.Row, offsets ma
 	for i := range rows {
 		row := &rows[i]
 		b.SetPartition(row.Partition)
-		if !schemas.Assigned(row.EventID) {
-			// An id ingest assigned never arrives again (recordID).
-			seen, err := b.Seen(bf.vk, row.EventID)
-			if err != nil {
-				return err
-			}
-			if seen {
-				continue
-			}
-			if err := b.MarkSeen(bf.vk, row.EventID); err != nil {
-				return err
-			}
-			logs = append(logs, e.store.SeenChange(bf.cv.View.Name, bf.vk, row.EventID, row.Partition))
+		seen, err := b.Seen(bf.vk, row.EventID)
+		if err != nil {
+			return err
 		}
+		if seen {
+			continue
+		}
+		if err := b.MarkSeen(bf.vk, row.EventID); err != nil {
+			return err
+		}
+		logs = append(logs, e.store.SeenChange(bf.cv.View.Name, bf.vk, row.EventID, row.Partition))
 		taken++
 		ev := schemas.Event{ID: row.EventID, Time: row.EventTime, Values: row.Values}
 		if key, values, pass := bf.cv.Apply(&ev); pass {

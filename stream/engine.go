@@ -469,7 +469,7 @@ func (e *Engine) applyOne(bt *batch, job *streamJob, r *kgo.Record, ev *schemas.
 		}
 		return nil
 	}
-	id, unique := recordID(r, ev, job.internal)
+	id, derived := recordID(r, ev)
 	arrival, seq := job.position(r)
 	applied, dup := false, false
 	for i, cv := range job.views {
@@ -489,7 +489,7 @@ func (e *Engine) applyOne(bt *batch, job *streamJob, r *kgo.Record, ev *schemas.
 			// an entity's state (its worker restores it from them).
 			continue
 		}
-		if !unique {
+		if !derived {
 			seen, err := e.seen(b, vk, id)
 			if err != nil {
 				return err

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/segmentio/ksuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
@@ -19,7 +18,6 @@ import (
 	"github.com/sluicehq/sluice/featurestore/offline"
 	"github.com/sluicehq/sluice/featurestore/online"
 	"github.com/sluicehq/sluice/featurestore/window"
-	"github.com/sluicehq/sluice/schemas"
 	"github.com/sluicehq/sluice/serve"
 	"github.com/sluicehq/sluice/stream"
 	"github.com/sluicehq/sluice/testkit"
@@ -198,70 +196,6 @@ func TestEngineAppliesOnceAcrossRestarts(t *testing.T) {
 	if len(dead) != 1 || string(dead[0].Value) != `{"user_id":"a","n":"seven","ts":1}` {
 		t.Fatalf("dead letters: %v", dead)
 	}
-}
-
-// TestAssignedIDsKeepNoDedupeRecord: ids that ingest assigned name one
-// event each, so the engine stores none of them for dedupe, while it keeps
-// a producer's id and ignores its second copy. An _event_id of the
-// assigned form inside an event, a re-send of an event already accepted,
-// goes to the dead-letter topic.
-func TestAssignedIDsKeepNoDedupeRecord(t *testing.T) {
-	h := newHarness(t, repoYAML)
-	store := testkit.OnlineStore(t)
-	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
-	ids := assignedIDs(2)
-	resent := rec{"a", "", fmt.Sprintf(`{"user_id":"a","n":100,"ts":%d,"_event_id":%q}`, ts, ids[0])}
-	h.produce(t,
-		click("a", ids[0], 5, ts),
-		click("a", ids[1], 7, ts+1),
-		click("a", "order-1", 3, ts+2),
-		click("a", "order-1", 3, ts+2), // the producer's id again: ignored
-		resent,
-	)
-	stop := runEngine(t, h, store)
-	defer stop()
-
-	got := read(t, store, h.registry.Repo(), "user_clicks", "a", ts*1000+10_000)
-	if got[0].V != int64(15) || got[1].V != int64(3) {
-		t.Errorf("total %v count %v, want 15 and 3", got[0].V, got[1].V)
-	}
-	kept := 0
-	for _, r := range consumeAll(t, h, kafka.ChangelogTopic("user_clicks")) {
-		for _, id := range ids {
-			if strings.Contains(string(r.Key), id) {
-				t.Errorf("changelog record %q keeps the assigned id %s", r.Key, id)
-			}
-		}
-		if strings.HasSuffix(string(r.Key), "order-1") {
-			kept++
-		}
-	}
-	if kept != 1 {
-		t.Errorf("%d changelog records keep the producer's id, want 1", kept)
-	}
-	dead := consumeAll(t, h, kafka.DLQTopic("clicks"))
-	if len(dead) != 1 || string(dead[0].Value) != resent.value {
-		t.Fatalf("dead letters %v, want the re-sent event", dead)
-	}
-	for _, hd := range dead[0].Headers {
-		if hd.Key == kafka.HeaderError && !strings.Contains(string(hd.Value), "_event_id") {
-			t.Errorf("dead letter says %q, want it to name _event_id", hd.Value)
-		}
-	}
-}
-
-// assignedIDs returns n ids of the form ingest assigns.
-func assignedIDs(n int) []string {
-	seq := ksuid.Sequence{Seed: schemas.NewIDSeed(time.Now())}
-	out := make([]string, n)
-	for i := range out {
-		id, err := seq.Next()
-		if err != nil {
-			panic(err)
-		}
-		out[i] = id.String()
-	}
-	return out
 }
 
 func TestEnginePicksUpNewViews(t *testing.T) {
@@ -472,10 +406,9 @@ func TestRepartitionedView(t *testing.T) {
 	}
 	var recs []rec
 	want := map[string]int64{}
-	ids := assignedIDs(40)
 	for i := range 40 {
 		m := fmt.Sprintf("m%d", i%3)
-		recs = append(recs, ev(fmt.Sprintf("u%02d", i), m, ids[i], i, ts+int64(i)))
+		recs = append(recs, ev(fmt.Sprintf("u%02d", i), m, fmt.Sprintf("e%d", i), i, ts+int64(i)))
 		want[m] += int64(i)
 	}
 	h.produce(t, recs[:20]...)
@@ -483,9 +416,9 @@ func TestRepartitionedView(t *testing.T) {
 	stop()
 	h.produce(t, recs[20:]...)
 	// A copy of an event already re-keyed, as a crash before the commit
-	// would write it again: dropped by its id, though ingest assigned it.
-	cp := &kgo.Record{Topic: kafka.RepartitionTopic("merchant_clicks"), Key: []byte("m0"), Value: []byte(recs[3].value),
-		Headers: []kgo.RecordHeader{{Key: kafka.HeaderEventID, Value: []byte(ids[3])}}}
+	// would write it again: dropped by its id.
+	cp := &kgo.Record{Topic: kafka.RepartitionTopic("merchant_clicks"), Key: []byte("m0"), Value: []byte(recs[0].value),
+		Headers: []kgo.RecordHeader{{Key: kafka.HeaderEventID, Value: []byte("e0")}}}
 	if err := h.producer.ProduceSync(t.Context(), cp).FirstErr(); err != nil {
 		t.Fatal(err)
 	}

@@ -119,20 +119,17 @@ func (t *topology) add(topic string, job *streamJob) {
 // else the producer's _event_id field, else one derived from the record's
 // position, which is stable across replays.
 func eventID(r *kgo.Record, ev *schemas.Event) string {
-	id, _ := recordID(r, ev, false)
+	id, _ := recordID(r, ev)
 	return id
 }
 
-// recordID returns an event's id and whether the id is unique to the
-// record, so that a dedupe lookup could never find it: an id derived from
-// the record's own partition and offset names that record and no other
-// (the offsets already keep a record from being applied twice), and an id
-// that ingest assigned names the one event it was assigned to
-// (schemas.Assigned). Re-keyed copies are not unique to their record
-// whatever their id: a crash can write one twice.
-func recordID(r *kgo.Record, ev *schemas.Event, internal bool) (string, bool) {
+// recordID returns an event's id and whether it was derived from the
+// record's own partition and offset. A derived id names one record and no
+// other, so it can never arrive twice: the offsets already keep a record
+// from being applied twice, and a dedupe lookup would find nothing.
+func recordID(r *kgo.Record, ev *schemas.Event) (string, bool) {
 	if id := header(r, kafka.HeaderEventID); id != "" {
-		return id, !internal && schemas.Assigned(id)
+		return id, false
 	}
 	if ev.ID != "" {
 		return ev.ID, false

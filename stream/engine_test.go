@@ -417,8 +417,8 @@ func TestRepartitionedView(t *testing.T) {
 	h.produce(t, recs[20:]...)
 	// A copy of an event already re-keyed, as a crash before the commit
 	// would write it again: dropped by its id.
-	cp := &kgo.Record{Topic: kafka.RepartitionTopic("merchant_clicks"), Key: []byte("m0"), Value: []byte(recs[0].value),
-		Headers: []kgo.RecordHeader{{Key: kafka.HeaderEventID, Value: []byte("e0")}}}
+	cp := &kgo.Record{Topic: kafka.RepartitionTopic("merchant_clicks"), Key: []byte("m0"), Value: []byte(recs[3].value),
+		Headers: []kgo.RecordHeader{{Key: kafka.HeaderEventID, Value: []byte("e3")}}}
 	if err := h.producer.ProduceSync(t.Context(), cp).FirstErr(); err != nil {
 		t.Fatal(err)
 	}

@@ -62,9 +62,13 @@ func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[strin
 	return nil
 }
 
-// restoreView applies every entry of the changelog partitions that hold
-// the given source partitions, up to their current end, and returns how
-// many it applied.
+// restoreView applies the entries of the changelog partitions that hold
+// the given source partitions, up to the last offsets in each, and returns
+// how many it applied. Each batch's entries end with its offsets
+// (batch.records), so entries after the last offsets belong to a batch
+// whose offsets were never written: its worker died between the two, and
+// never committed it. Left out, the batch is replayed from the stream on
+// top of the state before it; applied, it would be counted twice.
 func (e *Engine) restoreView(ctx context.Context, topic string, sources []int32) (int, error) {
 	ends, err := kafka.EndOffsets(ctx, e.producer, topic)
 	if err != nil {
@@ -74,23 +78,17 @@ func (e *Engine) restoreView(ctx context.Context, topic string, sources []int32)
 	if n == 0 {
 		return 0, nil
 	}
-	want := map[int32]kgo.Offset{}
-	left := map[int32]int64{}
+	end := map[int32]int64{}
 	for _, p := range sources {
 		cp := p % n
-		if end := ends[topic][cp]; end > 0 {
-			want[cp] = kgo.NewOffset().AtStart()
-			left[cp] = end
+		if o := ends[topic][cp]; o > 0 {
+			end[cp] = o
 		}
 	}
-	if len(want) == 0 {
-		return 0, nil
-	}
-	cl, err := e.cluster.Client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: want}), kgo.FetchMaxWait(100*time.Millisecond))
-	if err != nil {
+	upTo, err := e.lastOffsets(ctx, topic, end)
+	if err != nil || len(upTo) == 0 {
 		return 0, err
 	}
-	defer cl.Close()
 	applied := 0
 	// Offsets are applied last, in the final transaction: a crash half-way
 	// leaves the partition without offsets, so the next assignment
@@ -98,43 +96,27 @@ func (e *Engine) restoreView(ctx context.Context, topic string, sources []int32)
 	offsets := map[string][]byte{}
 	b := e.store.NewBatch()
 	defer func() { b.Discard() }()
-	for len(left) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return applied, err
+	err = e.readChangelog(ctx, topic, map[int32]int64{}, upTo, func(r *kgo.Record) error {
+		exp, expired := changeExpiry(r)
+		if expired {
+			return nil
 		}
-		if err := fetches.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return applied, err
+		applied++
+		if isOffsets(r) {
+			offsets[string(r.Key)] = r.Value
+			return nil
 		}
-		for _, r := range fetches.Records() {
-			end, ok := left[r.Partition]
-			if !ok || r.Offset >= end {
-				continue
+		err := b.Apply(r.Key, r.Value, exp)
+		if errors.Is(err, online.ErrBatchFull) {
+			if err = b.Commit(); err == nil {
+				b = e.store.NewBatch()
+				err = b.Apply(r.Key, r.Value, exp)
 			}
-			if r.Offset+1 >= end {
-				delete(left, r.Partition)
-			}
-			exp, expired := changeExpiry(r)
-			if expired {
-				continue
-			}
-			if len(r.Key) > 0 && r.Key[0] == 'o' {
-				offsets[string(r.Key)] = r.Value
-				applied++
-				continue
-			}
-			err := b.Apply(r.Key, r.Value, exp)
-			if errors.Is(err, online.ErrBatchFull) {
-				if err = b.Commit(); err == nil {
-					b = e.store.NewBatch()
-					err = b.Apply(r.Key, r.Value, exp)
-				}
-			}
-			if err != nil {
-				return applied, err
-			}
-			applied++
 		}
+		return err
+	})
+	if err != nil {
+		return applied, err
 	}
 	if err := b.Commit(); err != nil {
 		return applied, err
@@ -146,4 +128,82 @@ func (e *Engine) restoreView(ctx context.Context, topic string, sources []int32)
 		}
 	}
 	return applied, b.Commit()
+}
+
+func isOffsets(r *kgo.Record) bool { return len(r.Key) > 0 && r.Key[0] == 'o' }
+
+// tailWindow is how many entries from a changelog partition's end
+// lastOffsets reads first; it reads four times as many each time it finds
+// no offsets there.
+const tailWindow = 4096
+
+// lastOffsets returns, per changelog partition, the position just after
+// its last offsets entry, reading back from end; a partition without any
+// is left out.
+func (e *Engine) lastOffsets(ctx context.Context, topic string, end map[int32]int64) (map[int32]int64, error) {
+	out := map[int32]int64{}
+	from := map[int32]int64{}
+	for window := int64(tailWindow); len(end) > 0; window *= 4 {
+		for p, o := range end {
+			from[p] = max(0, o-window)
+		}
+		err := e.readChangelog(ctx, topic, from, end, func(r *kgo.Record) error {
+			if isOffsets(r) {
+				out[r.Partition] = r.Offset + 1
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for p := range end {
+			if _, ok := out[p]; ok || from[p] == 0 {
+				delete(end, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// readChangelog calls fn with the entries of each changelog partition in
+// to, from from[p] (0 when absent) up to to[p], in order.
+func (e *Engine) readChangelog(ctx context.Context, topic string, from, to map[int32]int64, fn func(*kgo.Record) error) error {
+	want := map[int32]kgo.Offset{}
+	left := map[int32]int64{}
+	for p, end := range to {
+		if from[p] < end {
+			want[p] = kgo.NewOffset().At(from[p])
+			left[p] = end
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	cl, err := e.cluster.Client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: want}), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for len(left) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fetches.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		for _, r := range fetches.Records() {
+			end, ok := left[r.Partition]
+			if !ok || r.Offset >= end {
+				continue
+			}
+			if r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -51,29 +51,50 @@ type Topic struct {
 	Name       string
 	Partitions int32
 	Compacted  bool
+	// Like names a topic whose partition count this one takes, when that
+	// topic exists and has more partitions than this one would.
+	Like string
 }
 
-// EnsureTopics creates the topics that do not exist yet. Existing topics are
-// left as they are.
+// EnsureTopics creates the topics that do not exist yet, those that take
+// their partition count from another (Topic.Like) after the others.
+// Existing topics are left as they are.
 func EnsureTopics(ctx context.Context, cl *kgo.Client, topics ...Topic) error {
 	adm := kadm.NewClient(cl)
-	for _, t := range topics {
-		parts := t.Partitions
-		if parts == 0 {
-			parts = DefaultPartitions
+	for _, alike := range []bool{false, true} {
+		for _, t := range topics {
+			if (t.Like != "") != alike {
+				continue
+			}
+			if err := ensureTopic(ctx, adm, cl, t); err != nil {
+				return err
+			}
 		}
-		var cfg map[string]*string
-		if t.Compacted {
-			compact := "compact"
-			cfg = map[string]*string{"cleanup.policy": &compact}
+	}
+	return nil
+}
+
+func ensureTopic(ctx context.Context, adm *kadm.Client, cl *kgo.Client, t Topic) error {
+	parts := t.Partitions
+	if parts == 0 {
+		parts = DefaultPartitions
+	}
+	if t.Like != "" {
+		if n, err := Partitions(ctx, cl, t.Like); err == nil {
+			parts = max(parts, n)
 		}
-		resp, err := adm.CreateTopic(ctx, parts, -1, cfg, t.Name)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %q: %w", t.Name, err)
-		}
+	}
+	var cfg map[string]*string
+	if t.Compacted {
+		compact := "compact"
+		cfg = map[string]*string{"cleanup.policy": &compact}
+	}
+	resp, err := adm.CreateTopic(ctx, parts, -1, cfg, t.Name)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("create topic %q: %w", t.Name, err)
 	}
 	return nil
 }

@@ -126,24 +126,36 @@ features: [{name: n, agg: count}]
 	want := []kafka.Topic{
 		{Name: "clicks"},
 		{Name: "sluice.changelog.by_merchant", Compacted: true},
-		{Name: "sluice.changelog.by_user", Compacted: true},
+		{Name: "sluice.changelog.by_user", Compacted: true, Like: "clicks"},
 		{Name: "sluice.dlq.clicks"},
 		{Name: "sluice.repartition.by_merchant"},
 	}
 	if diff := cmp.Diff(want, topics); diff != "" {
 		t.Fatalf("TopicsFor (-want +got):\n%s", diff)
 	}
+	// The stream's topic exists already, wider than the default: the
+	// changelog of the view that consumes it takes its width.
+	if _, err := kadm.NewClient(cl).CreateTopic(t.Context(), 12, -1, nil, "clicks"); err != nil {
+		t.Fatal(err)
+	}
 	for range 2 { // a second call finds them all and changes nothing
 		if err := kafka.EnsureTopics(t.Context(), cl, topics...); err != nil {
 			t.Fatal(err)
 		}
 	}
-	details, err := kadm.NewClient(cl).ListTopics(t.Context(), "clicks", "sluice.changelog.by_user")
+	details, err := kadm.NewClient(cl).ListTopics(t.Context(), "clicks", "sluice.changelog.by_user", "sluice.changelog.by_merchant", "sluice.dlq.clicks")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(details["clicks"].Partitions); n != kafka.DefaultPartitions {
-		t.Errorf("clicks has %d partitions, want %d", n, kafka.DefaultPartitions)
+	for topic, parts := range map[string]int{
+		"clicks":                       12,
+		"sluice.changelog.by_user":     12,
+		"sluice.changelog.by_merchant": kafka.DefaultPartitions, // follows the repartition topic
+		"sluice.dlq.clicks":            kafka.DefaultPartitions,
+	} {
+		if n := len(details[topic].Partitions); n != parts {
+			t.Errorf("%s has %d partitions, want %d", topic, n, parts)
+		}
 	}
 	cfgs, err := kadm.NewClient(cl).DescribeTopicConfigs(t.Context(), "sluice.changelog.by_user")
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -14,10 +15,11 @@ import (
 
 // restore rebuilds, from the views' changelogs, the state of assigned
 // partitions that this worker holds no state for (it never consumed them,
-// or lost its disk): every entry of the changelog partition is applied,
-// the offsets included, so consumption resumes where the last owner
-// committed instead of replaying the stream. A changelog without offsets
-// for a partition (a view that never ran) leaves it to replay.
+// or lost its disk): the entries of each changelog partition up to its
+// last offsets are applied, the offsets included, so consumption resumes
+// where the last owner committed instead of replaying the stream. A
+// changelog without offsets for a partition (a view that never ran)
+// leaves it to replay.
 func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[string][]int32) error {
 	// The batch in flight commits first: a restore writes offsets of its
 	// own, and the memory's are read again from the store afterwards.
@@ -45,7 +47,7 @@ func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[strin
 			if len(missing) == 0 {
 				continue
 			}
-			n, err := e.restoreView(ctx, kafka.ChangelogTopic(cv.View.Name), missing)
+			n, err := e.restoreView(ctx, cv.View.Name, missing)
 			if err != nil {
 				return fmt.Errorf("restore feature view %q from its changelog: %w", cv.View.Name, err)
 			}
@@ -62,30 +64,24 @@ func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[strin
 	return nil
 }
 
-// restoreView applies the entries of the changelog partitions that hold
-// the given source partitions, up to the last offsets in each, and returns
-// how many it applied. Each batch's entries end with its offsets
+// restoreView applies the entries of a view's changelog partitions that
+// hold the given source partitions, up to the last offsets in each, and
+// returns how many it applied. Each batch's entries end with its offsets
 // (batch.records), so entries after the last offsets belong to a batch
 // whose offsets were never written: its worker died between the two, and
 // never committed it. Left out, the batch is replayed from the stream on
 // top of the state before it; applied, it would be counted twice.
-func (e *Engine) restoreView(ctx context.Context, topic string, sources []int32) (int, error) {
-	ends, err := kafka.EndOffsets(ctx, e.producer, topic)
-	if err != nil {
+func (e *Engine) restoreView(ctx context.Context, view string, sources []int32) (int, error) {
+	topic := kafka.ChangelogTopic(view)
+	n, err := kafka.Partitions(ctx, e.producer, topic)
+	if err != nil || n == 0 {
 		return 0, err
 	}
-	n := int32(len(ends[topic]))
-	if n == 0 {
-		return 0, nil
+	start, end, err := e.changelogSpan(ctx, topic, n, sources)
+	if err != nil || len(end) == 0 {
+		return 0, err
 	}
-	end := map[int32]int64{}
-	for _, p := range sources {
-		cp := p % n
-		if o := ends[topic][cp]; o > 0 {
-			end[cp] = o
-		}
-	}
-	upTo, err := e.lastOffsets(ctx, topic, end)
+	upTo, err := e.lastOffsets(ctx, topic, start, end)
 	if err != nil || len(upTo) == 0 {
 		return 0, err
 	}
@@ -93,17 +89,20 @@ func (e *Engine) restoreView(ctx context.Context, topic string, sources []int32)
 	// Offsets are applied last, in the final transaction: a crash half-way
 	// leaves the partition without offsets, so the next assignment
 	// restores it again rather than resuming on half its state.
-	offsets := map[string][]byte{}
+	offsets := map[int32]map[string][]byte{}
 	b := e.store.NewBatch()
 	defer func() { b.Discard() }()
-	err = e.readChangelog(ctx, topic, map[int32]int64{}, upTo, func(r *kgo.Record) error {
+	err = e.readChangelog(ctx, topic, start, upTo, func(r *kgo.Record) error {
 		exp, expired := changeExpiry(r)
 		if expired {
 			return nil
 		}
 		applied++
 		if isOffsets(r) {
-			offsets[string(r.Key)] = r.Value
+			if offsets[r.Partition] == nil {
+				offsets[r.Partition] = map[string][]byte{}
+			}
+			offsets[r.Partition][string(r.Key)] = r.Value
 			return nil
 		}
 		err := b.Apply(r.Key, r.Value, exp)
@@ -121,13 +120,85 @@ func (e *Engine) restoreView(ctx context.Context, topic string, sources []int32)
 	if err := b.Commit(); err != nil {
 		return applied, err
 	}
+	if err := e.healTails(ctx, view, upTo, end, offsets); err != nil {
+		return applied, err
+	}
 	b = e.store.NewBatch()
-	for k, v := range offsets {
-		if err := b.Apply([]byte(k), v, 0); err != nil {
-			return applied, err
+	for _, offs := range offsets {
+		for k, v := range offs {
+			if err := b.Apply([]byte(k), v, 0); err != nil {
+				return applied, err
+			}
 		}
 	}
 	return applied, b.Commit()
+}
+
+// changelogSpan returns where the changelog partitions that hold the given
+// source partitions start and end, leaving out empty ones.
+func (e *Engine) changelogSpan(ctx context.Context, topic string, n int32, sources []int32) (start, end map[int32]int64, err error) {
+	starts, err := kafka.StartOffsets(ctx, e.producer, topic)
+	if err != nil {
+		return nil, nil, err
+	}
+	ends, err := kafka.EndOffsets(ctx, e.producer, topic)
+	if err != nil {
+		return nil, nil, err
+	}
+	start, end = map[int32]int64{}, map[int32]int64{}
+	for _, p := range sources {
+		cp := p % n
+		from, to := starts[topic][cp], ends[topic][cp]
+		if to > from {
+			start[cp], end[cp] = from, to
+		}
+	}
+	return start, end, nil
+}
+
+// healTails writes, after a changelog partition's entries that a restore
+// left out (upTo to end), what the store now holds under each of their
+// keys, then the partition's offsets again. Those entries stay in the log,
+// and once the next owner's first batch writes offsets after them they no
+// longer look unfinished: a later restore would apply the values of the
+// keys that batch did not write again, and replay their events on top.
+func (e *Engine) healTails(ctx context.Context, view string, upTo, end map[int32]int64, offsets map[int32]map[string][]byte) error {
+	topic := kafka.ChangelogTopic(view)
+	for p, to := range end {
+		from, ok := upTo[p]
+		if !ok || from >= to {
+			continue
+		}
+		var keys [][]byte
+		seen := map[string]bool{}
+		err := e.readChangelog(ctx, topic, map[int32]int64{p: from}, map[int32]int64{p: to}, func(r *kgo.Record) error {
+			if !seen[string(r.Key)] && !isOffsets(r) {
+				seen[string(r.Key)] = true
+				keys = append(keys, r.Key)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		held, err := e.store.Entries(view, keys)
+		if err != nil {
+			return err
+		}
+		recs := make([]*kgo.Record, 0, len(held)+len(offsets[p]))
+		for _, c := range held {
+			c.Partition = p
+			recs = append(recs, changeRecord(c))
+		}
+		for k, v := range offsets[p] {
+			recs = append(recs, changeRecord(online.Change{View: view, Partition: p, Key: []byte(k), Value: v}))
+		}
+		if err := e.producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return fmt.Errorf("write the restored values over an unfinished batch: %w", err)
+		}
+		e.logger.Info("restore left out an unfinished batch", "view", view, "partition", p, "entries", to-from)
+	}
+	return nil
 }
 
 func isOffsets(r *kgo.Record) bool { return len(r.Key) > 0 && r.Key[0] == 'o' }
@@ -137,17 +208,18 @@ func isOffsets(r *kgo.Record) bool { return len(r.Key) > 0 && r.Key[0] == 'o' }
 // no offsets there.
 const tailWindow = 4096
 
-// lastOffsets returns, per changelog partition, the position just after
-// its last offsets entry, reading back from end; a partition without any
-// is left out.
-func (e *Engine) lastOffsets(ctx context.Context, topic string, end map[int32]int64) (map[int32]int64, error) {
+// lastOffsets returns, per changelog partition of end, the position just
+// after its last offsets entry, reading back from the end; a partition
+// without any is left out.
+func (e *Engine) lastOffsets(ctx context.Context, topic string, start, end map[int32]int64) (map[int32]int64, error) {
 	out := map[int32]int64{}
+	left := maps.Clone(end)
 	from := map[int32]int64{}
-	for window := int64(tailWindow); len(end) > 0; window *= 4 {
-		for p, o := range end {
-			from[p] = max(0, o-window)
+	for window := int64(tailWindow); len(left) > 0; window *= 4 {
+		for p, o := range left {
+			from[p] = max(start[p], o-window)
 		}
-		err := e.readChangelog(ctx, topic, from, end, func(r *kgo.Record) error {
+		err := e.readChangelog(ctx, topic, from, left, func(r *kgo.Record) error {
 			if isOffsets(r) {
 				out[r.Partition] = r.Offset + 1
 			}
@@ -156,9 +228,9 @@ func (e *Engine) lastOffsets(ctx context.Context, topic string, end map[int32]in
 		if err != nil {
 			return nil, err
 		}
-		for p := range end {
-			if _, ok := out[p]; ok || from[p] == 0 {
-				delete(end, p)
+		for p := range left {
+			if _, ok := out[p]; ok || from[p] <= start[p] {
+				delete(left, p)
 			}
 		}
 	}
@@ -166,7 +238,7 @@ func (e *Engine) lastOffsets(ctx context.Context, topic string, end map[int32]in
 }
 
 // readChangelog calls fn with the entries of each changelog partition in
-// to, from from[p] (0 when absent) up to to[p], in order.
+// to, from from[p] up to to[p], in order.
 func (e *Engine) readChangelog(ctx context.Context, topic string, from, to map[int32]int64, fn func(*kgo.Record) error) error {
 	want := map[int32]kgo.Offset{}
 	left := map[int32]int64{}
@@ -194,11 +266,16 @@ func (e *Engine) readChangelog(ctx context.Context, topic string, from, to map[i
 		}
 		for _, r := range fetches.Records() {
 			end, ok := left[r.Partition]
-			if !ok || r.Offset >= end {
+			if !ok {
 				continue
 			}
+			// The last entry may be gone (compacted since the offsets
+			// were listed): any entry at or past it ends the partition.
 			if r.Offset+1 >= end {
 				delete(left, r.Partition)
+			}
+			if r.Offset >= end {
+				continue
 			}
 			if err := fn(r); err != nil {
 				return err

@@ -80,8 +80,15 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, cl *kgo.Client, t Topic)
 		parts = DefaultPartitions
 	}
 	if t.Like != "" {
-		if n, err := Partitions(ctx, cl, t.Like); err == nil {
-			parts = max(parts, n)
+		details, err := adm.ListTopics(ctx, t.Like)
+		if err != nil {
+			return fmt.Errorf("create topic %q: list %s: %w", t.Name, t.Like, err)
+		}
+		switch d, ok := details[t.Like]; {
+		case ok && d.Err == nil:
+			parts = max(parts, int32(len(d.Partitions)))
+		case ok && !errors.Is(d.Err, kerr.UnknownTopicOrPartition):
+			return fmt.Errorf("create topic %q: list %s: %w", t.Name, t.Like, d.Err)
 		}
 	}
 	var cfg map[string]*string

@@ -125,7 +125,7 @@ features: [{name: n, agg: count}]
 	topics := kafka.TopicsFor(repo)
 	want := []kafka.Topic{
 		{Name: "clicks"},
-		{Name: "sluice.changelog.by_merchant", Compacted: true},
+		{Name: "sluice.changelog.by_merchant", Compacted: true, Like: "sluice.repartition.by_merchant"},
 		{Name: "sluice.changelog.by_user", Compacted: true, Like: "clicks"},
 		{Name: "sluice.dlq.clicks"},
 		{Name: "sluice.repartition.by_merchant"},
@@ -150,7 +150,7 @@ features: [{name: n, agg: count}]
 	for topic, parts := range map[string]int{
 		"clicks":                       12,
 		"sluice.changelog.by_user":     12,
-		"sluice.changelog.by_merchant": kafka.DefaultPartitions, // follows the repartition topic
+		"sluice.changelog.by_merchant": kafka.DefaultPartitions, // its view consumes the repartition topic
 		"sluice.dlq.clicks":            kafka.DefaultPartitions,
 	} {
 		if n := len(details[topic].Partitions); n != parts {

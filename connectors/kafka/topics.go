@@ -20,6 +20,7 @@ func TopicsFor(repo *featurestore.Repo) []Topic {
 		changelog := Topic{Name: ChangelogTopic(v.Name), Compacted: true}
 		if repo.Repartitioned(v) {
 			out = append(out, Topic{Name: RepartitionTopic(v.Name)})
+			changelog.Like = RepartitionTopic(v.Name)
 		} else if s := repo.Streams[v.Source]; s != nil {
 			changelog.Like = s.Topic
 		}

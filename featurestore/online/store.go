@@ -222,8 +222,8 @@ func (b *Batch) Changes() []Change { return b.changes }
 // never); a nil value deletes the key. It refuses keys that are not view
 // state, seen ids or offsets.
 func (b *Batch) Apply(key, value []byte, expiresAt uint64) error {
-	if len(key) < 2 || key[1] != 0 || !strings.ContainsRune("etbdo", rune(key[0])) {
-		return fmt.Errorf("online store: changelog key %q is not view state", key)
+	if err := checkChangeKey(key); err != nil {
+		return err
 	}
 	if key[0] == 'e' && value != nil {
 		if err := decodeEvent(value, &window.Event{}); err != nil {
@@ -240,6 +240,43 @@ func (b *Batch) Apply(key, value []byte, expiresAt uint64) error {
 		return b.txn.Delete(key)
 	}
 	return b.set(&badger.Entry{Key: key, Value: append([]byte(nil), value...), ExpiresAt: expiresAt})
+}
+
+func checkChangeKey(key []byte) error {
+	if len(key) < 2 || key[1] != 0 || !strings.ContainsRune("etbdo", rune(key[0])) {
+		return fmt.Errorf("online store: changelog key %q is not view state", key)
+	}
+	return nil
+}
+
+// Entries returns, for changelog keys of view state, seen ids or offsets,
+// what the store holds under each now, as changes of view (Change.View;
+// Partition is left 0): a nil Value where it holds nothing, or only an
+// expired entry.
+func (s *Store) Entries(view string, keys [][]byte) ([]Change, error) {
+	out := make([]Change, len(keys))
+	err := s.db.View(func(txn *badger.Txn) error {
+		for i, k := range keys {
+			if err := checkChangeKey(k); err != nil {
+				return err
+			}
+			out[i] = Change{View: view, Key: k}
+			item, err := txn.Get(k)
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("online store: read %q: %w", k, err)
+			}
+			// Non-nil though empty (a seen id): nil says the key is gone.
+			if out[i].Value, err = item.ValueCopy([]byte{}); err != nil {
+				return fmt.Errorf("online store: read %q: %w", k, err)
+			}
+			out[i].ExpiresAt = item.ExpiresAt()
+		}
+		return nil
+	})
+	return out, err
 }
 
 // SetOffset records the next offset to consume of a stream partition.

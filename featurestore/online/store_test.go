@@ -550,3 +550,46 @@ func TestReadSeesWholeBatches(t *testing.T) {
 		t.Errorf("Offsets after %d batches = %v, %v", batches, offs, err)
 	}
 }
+
+func TestEntries(t *testing.T) {
+	s := newStore(t)
+	seenKey := s.SeenChange("v", "v.1", "e1", 0).Key
+	offsets := online.OffsetChange("v", "v.1", 3, 42)
+	tile, expired, absent := []byte("t\x00v\x00tile"), []byte("t\x00v\x00old"), []byte("t\x00v\x00none")
+	b := s.NewBatch()
+	if err := b.MarkSeen("v.1", "e1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Apply(offsets.Key, offsets.Value, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Apply(tile, []byte("value"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Apply(expired, []byte("gone"), uint64(time.Now().Add(-time.Hour).Unix())); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := s.Entries("v", [][]byte{seenKey, offsets.Key, tile, expired, absent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := got[0]; c.Value == nil || len(c.Value) != 0 || c.ExpiresAt == 0 {
+		t.Errorf("seen id: value %v (nil: %v) expiring at %d, want empty, not nil, and an expiry", c.Value, c.Value == nil, c.ExpiresAt)
+	}
+	want := []online.Change{
+		{View: "v", Key: offsets.Key, Value: offsets.Value},
+		{View: "v", Key: tile, Value: []byte("value")},
+		{View: "v", Key: expired},
+		{View: "v", Key: absent},
+	}
+	if diff := cmp.Diff(want, got[1:]); diff != "" {
+		t.Errorf("Entries (-want +got):\n%s", diff)
+	}
+	if _, err := s.Entries("v", [][]byte{[]byte("x")}); err == nil {
+		t.Error("Entries of a key that is not view state: no error")
+	}
+}

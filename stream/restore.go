@@ -73,11 +73,15 @@ func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[strin
 // top of the state before it; applied, it would be counted twice.
 func (e *Engine) restoreView(ctx context.Context, view string, sources []int32) (int, error) {
 	topic := kafka.ChangelogTopic(view)
-	n, err := kafka.Partitions(ctx, e.producer, topic)
-	if err != nil || n == 0 {
+	ends, err := kafka.EndOffsets(ctx, e.producer, topic)
+	if err != nil || len(ends[topic]) == 0 { // no changelog yet
 		return 0, err
 	}
-	start, end, err := e.changelogSpan(ctx, topic, n, sources)
+	n, err := kafka.Partitions(ctx, e.producer, topic)
+	if err != nil {
+		return 0, err
+	}
+	start, end, err := e.changelogSpan(ctx, topic, n, sources, ends[topic])
 	if err != nil || len(end) == 0 {
 		return 0, err
 	}
@@ -89,7 +93,7 @@ func (e *Engine) restoreView(ctx context.Context, view string, sources []int32) 
 	// Offsets are applied last, in the final transaction: a crash half-way
 	// leaves the partition without offsets, so the next assignment
 	// restores it again rather than resuming on half its state.
-	offsets := map[int32]map[string][]byte{}
+	offsets := map[string][]byte{}
 	b := e.store.NewBatch()
 	defer func() { b.Discard() }()
 	err = e.readChangelog(ctx, topic, start, upTo, func(r *kgo.Record) error {
@@ -99,10 +103,7 @@ func (e *Engine) restoreView(ctx context.Context, view string, sources []int32) 
 		}
 		applied++
 		if isOffsets(r) {
-			if offsets[r.Partition] == nil {
-				offsets[r.Partition] = map[string][]byte{}
-			}
-			offsets[r.Partition][string(r.Key)] = r.Value
+			offsets[string(r.Key)] = r.Value
 			return nil
 		}
 		err := b.Apply(r.Key, r.Value, exp)
@@ -120,15 +121,10 @@ func (e *Engine) restoreView(ctx context.Context, view string, sources []int32) 
 	if err := b.Commit(); err != nil {
 		return applied, err
 	}
-	if err := e.healTails(ctx, view, upTo, end, offsets); err != nil {
-		return applied, err
-	}
 	b = e.store.NewBatch()
-	for _, offs := range offsets {
-		for k, v := range offs {
-			if err := b.Apply([]byte(k), v, 0); err != nil {
-				return applied, err
-			}
+	for k, v := range offsets {
+		if err := b.Apply([]byte(k), v, 0); err != nil {
+			return applied, err
 		}
 	}
 	return applied, b.Commit()
@@ -136,69 +132,20 @@ func (e *Engine) restoreView(ctx context.Context, view string, sources []int32) 
 
 // changelogSpan returns where the changelog partitions that hold the given
 // source partitions start and end, leaving out empty ones.
-func (e *Engine) changelogSpan(ctx context.Context, topic string, n int32, sources []int32) (start, end map[int32]int64, err error) {
+func (e *Engine) changelogSpan(ctx context.Context, topic string, n int32, sources []int32, ends map[int32]int64) (start, end map[int32]int64, err error) {
 	starts, err := kafka.StartOffsets(ctx, e.producer, topic)
-	if err != nil {
-		return nil, nil, err
-	}
-	ends, err := kafka.EndOffsets(ctx, e.producer, topic)
 	if err != nil {
 		return nil, nil, err
 	}
 	start, end = map[int32]int64{}, map[int32]int64{}
 	for _, p := range sources {
 		cp := p % n
-		from, to := starts[topic][cp], ends[topic][cp]
+		from, to := starts[topic][cp], ends[cp]
 		if to > from {
 			start[cp], end[cp] = from, to
 		}
 	}
 	return start, end, nil
-}
-
-// healTails writes, after a changelog partition's entries that a restore
-// left out (upTo to end), what the store now holds under each of their
-// keys, then the partition's offsets again. Those entries stay in the log,
-// and once the next owner's first batch writes offsets after them they no
-// longer look unfinished: a later restore would apply the values of the
-// keys that batch did not write again, and replay their events on top.
-func (e *Engine) healTails(ctx context.Context, view string, upTo, end map[int32]int64, offsets map[int32]map[string][]byte) error {
-	topic := kafka.ChangelogTopic(view)
-	for p, to := range end {
-		from, ok := upTo[p]
-		if !ok || from >= to {
-			continue
-		}
-		var keys [][]byte
-		seen := map[string]bool{}
-		err := e.readChangelog(ctx, topic, map[int32]int64{p: from}, map[int32]int64{p: to}, func(r *kgo.Record) error {
-			if !seen[string(r.Key)] && !isOffsets(r) {
-				seen[string(r.Key)] = true
-				keys = append(keys, r.Key)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		held, err := e.store.Entries(view, keys)
-		if err != nil {
-			return err
-		}
-		recs := make([]*kgo.Record, 0, len(held)+len(offsets[p]))
-		for _, c := range held {
-			c.Partition = p
-			recs = append(recs, changeRecord(c))
-		}
-		for k, v := range offsets[p] {
-			recs = append(recs, changeRecord(online.Change{View: view, Partition: p, Key: []byte(k), Value: v}))
-		}
-		if err := e.producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			return fmt.Errorf("write the restored values over an unfinished batch: %w", err)
-		}
-		e.logger.Info("restore left out an unfinished batch", "view", view, "partition", p, "entries", to-from)
-	}
-	return nil
 }
 
 func isOffsets(r *kgo.Record) bool { return len(r.Key) > 0 && r.Key[0] == 'o' }
@@ -264,6 +211,12 @@ func (e *Engine) readChangelog(ctx context.Context, topic string, from, to map[i
 		if err := fetches.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			// Deleted up to the end since it was listed: nothing is left.
+			if end, ok := left[fp.Partition]; ok && fp.LogStartOffset >= end {
+				delete(left, fp.Partition)
+			}
+		})
 		for _, r := range fetches.Records() {
 			end, ok := left[r.Partition]
 			if !ok {

@@ -168,42 +168,6 @@ func TestRestoreLeavesOutABatchWithoutItsOffsets(t *testing.T) {
 	}
 }
 
-// TestRestoreTwiceAfterAnUnfinishedBatch: the unfinished batch's entries
-// stay in the changelog. The worker that restored first replays only part
-// of that batch (here the part that reached the stream so far), and its
-// offsets then follow the unfinished entries; a second restore must not
-// take the entries of the part not replayed yet (a tile of a later hour)
-// as finished and count those events twice.
-func TestRestoreTwiceAfterAnUnfinishedBatch(t *testing.T) {
-	early := time.Now().Add(-90 * time.Minute).UnixMilli()
-	late := time.Now().Add(-20 * time.Minute).UnixMilli() // another hour's tile
-	var first, second []rec
-	for i := range 10 {
-		first = append(first, click("a", "", i+1, early+int64(i)))
-		at := early + int64(10+i)
-		if i >= 5 {
-			at = late + int64(i)
-		}
-		second = append(second, click("a", "", i+11, at))
-	}
-	cut := unfinishedChangelog(t, first, second)
-	moved := newHarness(t, repoYAML)
-	moved.produce(t, first...)
-	moved.produce(t, second[:5]...)
-	if err := moved.producer.ProduceSync(t.Context(), cut...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	runEngine(t, moved, testkit.OnlineStore(t))()
-	moved.produce(t, second[5:]...)
-	again := testkit.OnlineStore(t)
-	defer runEngine(t, moved, again)()
-
-	got := read(t, again, moved.registry.Repo(), "user_clicks", "a", time.Now().Add(time.Hour).UnixMicro())
-	if got[0].V != int64(210) || got[1].V != int64(20) {
-		t.Errorf("worker restored after the first restorer: total %v count %v, want 210 and 20", got[0].V, got[1].V)
-	}
-}
-
 // unfinishedChangelog applies first, then second, on a broker of its own,
 // and returns the changelog of user_clicks without the offsets the second
 // batch wrote last in each partition: what a worker leaves that dies

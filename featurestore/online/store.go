@@ -249,36 +249,6 @@ func checkChangeKey(key []byte) error {
 	return nil
 }
 
-// Entries returns, for changelog keys of view state, seen ids or offsets,
-// what the store holds under each now, as changes of view (Change.View;
-// Partition is left 0): a nil Value where it holds nothing, or only an
-// expired entry.
-func (s *Store) Entries(view string, keys [][]byte) ([]Change, error) {
-	out := make([]Change, len(keys))
-	err := s.db.View(func(txn *badger.Txn) error {
-		for i, k := range keys {
-			if err := checkChangeKey(k); err != nil {
-				return err
-			}
-			out[i] = Change{View: view, Key: k}
-			item, err := txn.Get(k)
-			if errors.Is(err, badger.ErrKeyNotFound) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("online store: read %q: %w", k, err)
-			}
-			// Non-nil though empty (a seen id): nil says the key is gone.
-			if out[i].Value, err = item.ValueCopy([]byte{}); err != nil {
-				return fmt.Errorf("online store: read %q: %w", k, err)
-			}
-			out[i].ExpiresAt = item.ExpiresAt()
-		}
-		return nil
-	})
-	return out, err
-}
-
 // SetOffset records the next offset to consume of a stream partition.
 func (b *Batch) SetOffset(stream string, partition int32, next int64) error {
 	v := binary.BigEndian.AppendUint64(nil, uint64(next))

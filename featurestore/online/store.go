@@ -222,8 +222,8 @@ func (b *Batch) Changes() []Change { return b.changes }
 // never); a nil value deletes the key. It refuses keys that are not view
 // state, seen ids or offsets.
 func (b *Batch) Apply(key, value []byte, expiresAt uint64) error {
-	if err := checkChangeKey(key); err != nil {
-		return err
+	if len(key) < 2 || key[1] != 0 || !strings.ContainsRune("etbdo", rune(key[0])) {
+		return fmt.Errorf("online store: changelog key %q is not view state", key)
 	}
 	if key[0] == 'e' && value != nil {
 		if err := decodeEvent(value, &window.Event{}); err != nil {
@@ -240,13 +240,6 @@ func (b *Batch) Apply(key, value []byte, expiresAt uint64) error {
 		return b.txn.Delete(key)
 	}
 	return b.set(&badger.Entry{Key: key, Value: append([]byte(nil), value...), ExpiresAt: expiresAt})
-}
-
-func checkChangeKey(key []byte) error {
-	if len(key) < 2 || key[1] != 0 || !strings.ContainsRune("etbdo", rune(key[0])) {
-		return fmt.Errorf("online store: changelog key %q is not view state", key)
-	}
-	return nil
 }
 
 // SetOffset records the next offset to consume of a stream partition.

@@ -69,25 +69,8 @@ type harness struct {
 
 func newHarness(t *testing.T, yaml string) *harness {
 	t.Helper()
-	b := testkit.StartBroker(t)
-	h := &harness{cluster: kafka.Cluster{Brokers: []string{b.Addr()}}}
-	var err error
-	if h.producer, err = h.cluster.Producer(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.producer.Close)
-	log, err := kafka.NewRegistryLog(t.Context(), h.cluster, h.producer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.registry, err = featurestore.OpenRegistry(t.Context(), log, func(ctx context.Context, next *featurestore.Repo) error {
-		return kafka.EnsureTopics(ctx, h.producer, kafka.TopicsFor(next)...)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.apply(t, yaml)
-	return h
+	cluster, producer, registry := stream.StartRegistry(t, yaml)
+	return &harness{cluster: cluster, producer: producer, registry: registry}
 }
 
 func (h *harness) apply(t *testing.T, yaml string) {

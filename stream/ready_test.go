@@ -13,10 +13,24 @@ import (
 	"github.com/sluicehq/sluice/testkit"
 )
 
-// newTestEngine starts a broker, applies a repository through a registry
-// on it and returns an engine over a fresh store, with the registry and a
+// newTestEngine returns an engine over a fresh store and a registry that
+// holds the repository yaml (startRegistry), with the registry and a
 // producer that writes records to the partitions they name.
 func newTestEngine(t *testing.T, yaml string) (*Engine, *featurestore.Registry, *kgo.Client) {
+	t.Helper()
+	cluster, producer, reg := startRegistry(t, yaml)
+	manual, err := cluster.Producer(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(manual.Close)
+	return NewEngine(cluster, reg, testkit.OnlineStore(t), producer, Options{}), reg, manual
+}
+
+// startRegistry starts a broker and a registry on it, which creates the
+// topics of what it applies, and applies the repository yaml; it returns
+// the cluster, the producer the registry writes with and the registry.
+func startRegistry(t *testing.T, yaml string) (kafka.Cluster, *kgo.Client, *featurestore.Registry) {
 	t.Helper()
 	b := testkit.StartBroker(t)
 	cluster := kafka.Cluster{Brokers: []string{b.Addr()}}
@@ -25,11 +39,6 @@ func newTestEngine(t *testing.T, yaml string) (*Engine, *featurestore.Registry, 
 		t.Fatal(err)
 	}
 	t.Cleanup(producer.Close)
-	manual, err := cluster.Producer(kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(manual.Close)
 	log, err := kafka.NewRegistryLog(t.Context(), cluster, producer)
 	if err != nil {
 		t.Fatal(err)
@@ -40,14 +49,14 @@ func newTestEngine(t *testing.T, yaml string) (*Engine, *featurestore.Registry, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo, err := featurestore.Parse(map[string][]byte{"r.yaml": []byte(yaml)})
+	repo, err := featurestore.Parse(map[string][]byte{"repo.yaml": []byte(yaml)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := reg.Apply(t.Context(), repo, false); err != nil {
 		t.Fatal(err)
 	}
-	return NewEngine(cluster, reg, testkit.OnlineStore(t), producer, Options{}), reg, manual
+	return cluster, producer, reg
 }
 
 const merchantRepo = `

@@ -80,15 +80,12 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, cl *kgo.Client, t Topic)
 		parts = DefaultPartitions
 	}
 	if t.Like != "" {
-		details, err := adm.ListTopics(ctx, t.Like)
-		if err != nil {
-			return fmt.Errorf("create topic %q: list %s: %w", t.Name, t.Like, err)
-		}
-		switch d, ok := details[t.Like]; {
-		case ok && d.Err == nil:
-			parts = max(parts, int32(len(d.Partitions)))
-		case ok && !errors.Is(d.Err, kerr.UnknownTopicOrPartition):
-			return fmt.Errorf("create topic %q: list %s: %w", t.Name, t.Like, d.Err)
+		n, err := Partitions(ctx, cl, t.Like)
+		switch {
+		case err == nil:
+			parts = max(parts, n)
+		case !errors.Is(err, kerr.UnknownTopicOrPartition):
+			return fmt.Errorf("create topic %q: %w", t.Name, err)
 		}
 	}
 	var cfg map[string]*string
@@ -152,7 +149,8 @@ func offsetsOf(listed kadm.ListedOffsets) map[string]map[int32]int64 {
 }
 
 // Partitions returns how many partitions a topic has, from the cluster's
-// metadata.
+// metadata; for a topic that does not exist, an error that is
+// kerr.UnknownTopicOrPartition.
 func Partitions(ctx context.Context, cl *kgo.Client, topic string) (int32, error) {
 	details, err := kadm.NewClient(cl).ListTopics(ctx, topic)
 	if err != nil {
@@ -161,7 +159,7 @@ func Partitions(ctx context.Context, cl *kgo.Client, topic string) (int32, error
 	d, ok := details[topic]
 	switch {
 	case !ok:
-		return 0, fmt.Errorf("topic %s not found", topic)
+		return 0, fmt.Errorf("topic %s: %w", topic, kerr.UnknownTopicOrPartition)
 	case d.Err != nil:
 		return 0, fmt.Errorf("topic %s: %w", topic, d.Err)
 	}

@@ -316,6 +316,12 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 		}
 	}
 	produce := bt.records()
+	// Reads see the batch from now on, while the one before it may still
+	// be committing: both hold values of acknowledged records only, which
+	// a batch that fails to commit gives again when it is applied again.
+	if err := bt.b.Stage(); err != nil {
+		return err
+	}
 	if err := e.settle(); err != nil {
 		return err
 	}

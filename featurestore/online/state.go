@@ -37,42 +37,35 @@ func baseKey(view string, version int, key string) []byte {
 }
 
 // loadState reads an entity's state; a missing entity gives an empty one.
-func loadState(txn *badger.Txn, view string, version int, key string, l *window.Layout) (*window.State, error) {
+func loadState(r *stateReader, view string, version int, key string, l *window.Layout) (*window.State, error) {
 	st := l.NewState()
-	item, err := txn.Get(baseKey(view, version, key))
+	entity := statePrefix('b', view, version, key)
+	found, err := r.get(entity, entity, func(v []byte) error { return l.DecodeBase(v, st) })
 	switch {
-	case err == nil:
-		if err := item.Value(func(v []byte) error { return l.DecodeBase(v, st) }); err != nil {
-			return nil, fmt.Errorf("online store: %s %q: %w", view, key, err)
-		}
-	case errors.Is(err, badger.ErrKeyNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("online store: read state of %s %q: %w", view, key, err)
+	case !found:
 		// The base is written with an entity's first event: without it
 		// there are no tiles either.
 		return st, nil
-	default:
-		return nil, fmt.Errorf("online store: read state of %s %q: %w", view, key, err)
 	}
 	prefix := statePrefix('t', view, version, key)
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		item := it.Item()
-		rest := item.Key()[len(prefix):]
+	err = r.scan(entity, prefix, prefix, nil, func(k, v []byte) error {
+		rest := k[len(prefix):]
 		if len(rest) != 10 {
-			return nil, fmt.Errorf("online store: tile key of %s %q: %w", view, key, window.ErrCorrupt)
+			return window.ErrCorrupt
 		}
 		g := int(binary.BigEndian.Uint16(rest))
 		start := int64(binary.BigEndian.Uint64(rest[2:]) ^ signBit)
-		var tile *window.Tile
-		err := item.Value(func(v []byte) error {
-			var err error
-			tile, err = l.DecodeTile(v, g, start)
-			return err
-		})
+		tile, err := l.DecodeTile(v, g, start)
 		if err != nil {
-			return nil, fmt.Errorf("online store: %s %q: %w", view, key, err)
+			return err
 		}
 		st.Put(g, tile)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("online store: %s %q: %w", view, key, err)
 	}
 	return st, nil
 }
@@ -144,18 +137,24 @@ func (b *Batch) del(view string, k []byte) error {
 }
 
 // ReadState calls fn with the state of each entity key of a view version
-// and a RawFunc over its raw events, from one consistent snapshot. Neither
-// may be used after fn returns.
+// and a RawFunc over its raw events, from one consistent snapshot with the
+// staged batches (Batch.Stage) over it. Neither may be used after fn
+// returns.
 func (s *Store) ReadState(view string, version int, keys []string, l *window.Layout, fn func(i int, st *window.State, raw window.RawFunc) error) error {
+	stages := s.staging()
 	return s.db.View(func(txn *badger.Txn) error {
+		r, err := newStateReader(txn, stages)
+		if err != nil {
+			return err
+		}
 		for i, k := range keys {
-			st, err := loadState(txn, view, version, k, l)
+			st, err := loadState(r, view, version, k, l)
 			if err != nil {
 				return err
 			}
 			var rawErr error
 			raw := func(start, end int64) []window.Event {
-				evs, err := readRaw(txn, view, version, k, start, end)
+				evs, err := readRaw(r, view, version, k, start, end)
 				if err != nil && rawErr == nil {
 					rawErr = err
 				}
@@ -173,27 +172,28 @@ func (s *Store) ReadState(view string, version int, keys []string, l *window.Lay
 }
 
 // readRaw returns an entity's raw events with start <= time < end.
-func readRaw(txn *badger.Txn, view string, version int, key string, start, end int64) ([]window.Event, error) {
+func readRaw(r *stateReader, view string, version int, key string, start, end int64) ([]window.Event, error) {
 	prefix := entityPrefix(view, version, key)
+	from := append(append([]byte(nil), prefix...), orderedUint(start)...)
 	stop := append(append([]byte(nil), prefix...), orderedUint(end)...)
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
-	defer it.Close()
 	var evs []window.Event
-	for it.Seek(append(append([]byte(nil), prefix...), orderedUint(start)...)); it.Valid(); it.Next() {
-		item := it.Item()
-		k := item.Key()
-		if string(k[:len(stop)]) >= string(stop) {
-			break
-		}
+	err := r.scan(statePrefix('b', view, version, key), prefix, from, stop, func(k, v []byte) error {
 		rest := k[len(prefix):]
+		if len(rest) != 16 {
+			return window.ErrCorrupt
+		}
 		ev := window.Event{
 			Time: int64(binary.BigEndian.Uint64(rest) ^ signBit),
 			Seq:  int64(binary.BigEndian.Uint64(rest[8:]) ^ signBit),
 		}
-		if err := item.Value(func(v []byte) error { return decodeEvent(v, &ev) }); err != nil {
-			return nil, fmt.Errorf("online store: raw events of %s %q: %w", view, key, err)
+		if err := decodeEvent(v, &ev); err != nil {
+			return err
 		}
 		evs = append(evs, ev)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("online store: raw events of %s %q: %w", view, key, err)
 	}
 	return evs, nil
 }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"math"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -27,6 +29,12 @@ type Store struct {
 	db   *badger.DB
 	opts Options
 	seen *seenFilter
+	// stages holds the staged batches (Batch.Stage), oldest first, as an
+	// immutable slice that stageMu guards the replacing of; stageSeq
+	// numbers the last one staged.
+	stages   atomic.Pointer[[]*stage]
+	stageMu  sync.Mutex
+	stageSeq uint64
 }
 
 // Open opens or creates the store in dir.
@@ -46,7 +54,17 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open online store %s: %w", dir, err)
 	}
-	return &Store{db: db, opts: opts, seen: newSeenFilter(opts.DedupeHorizon)}, nil
+	s := &Store{db: db, opts: opts, seen: newSeenFilter(opts.DedupeHorizon)}
+	// Batches staged from now on are numbered after those the store holds.
+	err = db.View(func(txn *badger.Txn) error {
+		s.stageSeq, err = lastStaged(txn)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open online store %s: %w", dir, err)
+	}
+	return s, nil
 }
 
 // Close closes the store.
@@ -131,6 +149,8 @@ type Batch struct {
 	// reads is the read-only snapshot LoadCommitted reads from, opened by
 	// its first call.
 	reads *badger.Txn
+	// stage is the batch's staged state, until it commits or is dropped.
+	stage *stage
 }
 
 // Change is one entry a batch wrote to a view's state: its absolute new
@@ -255,7 +275,7 @@ func (b *Batch) LoadCommitted(view string, version int, key string, l *window.La
 	if b.reads == nil {
 		b.reads = b.s.db.NewTransaction(false)
 	}
-	return loadState(b.reads, view, version, key, l)
+	return loadState(&stateReader{txn: b.reads}, view, version, key, l)
 }
 
 // endReads closes the snapshot of LoadCommitted.
@@ -269,24 +289,32 @@ func (b *Batch) endReads() {
 // Commit writes the batch atomically.
 func (b *Batch) Commit() error {
 	b.endReads()
+	defer b.unstage()
 	if err := b.txn.Commit(); err != nil {
 		return fmt.Errorf("online store: commit: %w", err)
 	}
 	return nil
 }
 
-// Discard drops the batch.
+// Discard drops the batch, if it has not committed.
 func (b *Batch) Discard() {
 	b.endReads()
+	b.unstage()
 	b.txn.Discard()
 }
 
 // Read calls fn with the events of each entity key of a view version whose
-// event time is before t, sorted by (time, seq).
+// event time is before t, sorted by (time, seq), from one snapshot with the
+// staged batches over it.
 func (s *Store) Read(view string, version int, keys []string, t int64, fn func(i int, events []window.Event)) error {
+	stages := s.staging()
 	return s.db.View(func(txn *badger.Txn) error {
+		r, err := newStateReader(txn, stages)
+		if err != nil {
+			return err
+		}
 		for i, k := range keys {
-			evs, err := readRaw(txn, view, version, k, math.MinInt64, t)
+			evs, err := readRaw(r, view, version, k, math.MinInt64, t)
 			if err != nil {
 				return err
 			}

@@ -497,8 +497,15 @@ func TestDedupeHorizon(t *testing.T) {
 	}
 }
 
-// A read sees each batch whole or not at all, while batches commit.
+// A read sees each batch whole or not at all, and never one older than a
+// read before it, while batches commit, staged or not.
 func TestReadSeesWholeBatches(t *testing.T) {
+	for _, staged := range []bool{false, true} {
+		t.Run(fmt.Sprintf("staged=%v", staged), func(t *testing.T) { readWholeBatches(t, staged) })
+	}
+}
+
+func readWholeBatches(t *testing.T, staged bool) {
 	s := newStore(t)
 	const batches = 200
 	var wg sync.WaitGroup
@@ -515,6 +522,11 @@ func TestReadSeesWholeBatches(t *testing.T) {
 			}
 			if err := b.SetOffset("s", 0, int64(i+1)); err != nil {
 				t.Errorf("SetOffset: %v", err)
+			}
+			if staged {
+				if err := b.Stage(); err != nil {
+					t.Errorf("Stage: %v", err)
+				}
 			}
 			if err := b.Commit(); err != nil {
 				t.Errorf("Commit: %v", err)

@@ -25,9 +25,18 @@ var stagedKey = []byte("v\x00staged")
 // stage is one batch's view state, by entity.
 type stage struct {
 	seq uint64
-	// byEntity holds the entries of each entity (entityID), sorted by key;
-	// a nil value deletes the key.
-	byEntity map[string][]stagedEntry
+	// entities holds the entries of each entity, sorted by key (a nil
+	// value deletes the key); byEntity indexes them by entityID.
+	entities [][]stagedEntry
+	byEntity map[string]int
+}
+
+// of returns the staged entries of an entity (entityID).
+func (st *stage) of(entity []byte) []stagedEntry {
+	if i, ok := st.byEntity[string(entity)]; ok {
+		return st.entities[i]
+	}
+	return nil
 }
 
 type stagedEntry struct {
@@ -38,22 +47,22 @@ type stagedEntry struct {
 // entityID is what a state key of view names after its tag: the view,
 // version and entity key, shared by an entity's tiles, base and raw
 // events.
-func entityID(view string, k []byte) (string, bool) {
+func entityID(view string, k []byte) ([]byte, bool) {
 	n := 2 + len(view) + 1 + 4
 	if len(k) < n+4 {
-		return "", false
+		return nil, false
 	}
 	end := n + 4 + int(binary.BigEndian.Uint32(k[n:]))
 	if end > len(k) {
-		return "", false
+		return nil, false
 	}
-	return string(k[2:end]), true
+	return k[2:end], true
 }
 
 // newStage indexes a batch's changes of view state by entity; a key
 // changed twice keeps its last value.
 func newStage(seq uint64, changes []Change) *stage {
-	st := &stage{seq: seq, byEntity: map[string][]stagedEntry{}}
+	st := &stage{seq: seq, byEntity: map[string]int{}}
 	for _, c := range changes {
 		if len(c.Key) < 2 || c.Key[0] != 'e' && c.Key[0] != 't' && c.Key[0] != 'b' {
 			continue
@@ -62,10 +71,16 @@ func newStage(seq uint64, changes []Change) *stage {
 		if !ok {
 			continue
 		}
-		st.byEntity[ent] = append(st.byEntity[ent], stagedEntry{c.Key, c.Value, c.ExpiresAt})
+		i, ok := st.byEntity[string(ent)]
+		if !ok {
+			i = len(st.entities)
+			st.byEntity[string(ent)] = i
+			st.entities = append(st.entities, nil)
+		}
+		st.entities[i] = append(st.entities[i], stagedEntry{c.Key, c.Value, c.ExpiresAt})
 	}
-	for ent, es := range st.byEntity {
-		st.byEntity[ent] = sortedLastWins(es)
+	for i, es := range st.entities {
+		st.entities[i] = sortedLastWins(es)
 	}
 	return st
 }
@@ -87,15 +102,17 @@ func sortedLastWins(es []stagedEntry) []stagedEntry {
 // before it commits; call it once the batch holds all its changes. Commit
 // or Discard ends the staging.
 func (b *Batch) Stage() error {
+	st := newStage(0, b.changes)
 	s := b.s
 	s.stageMu.Lock()
 	defer s.stageMu.Unlock()
-	s.stageSeq++
-	if err := b.set(badger.NewEntry(stagedKey, binary.BigEndian.AppendUint64(nil, s.stageSeq))); err != nil {
+	if err := b.set(badger.NewEntry(stagedKey, binary.BigEndian.AppendUint64(nil, s.stageSeq+1))); err != nil {
 		return err
 	}
-	b.stage = newStage(s.stageSeq, b.changes)
-	list := append(slices.Clone(s.staging()), b.stage)
+	s.stageSeq++
+	st.seq = s.stageSeq
+	b.stage = st
+	list := append(slices.Clone(s.staging()), st)
 	s.stages.Store(&list)
 	return nil
 }
@@ -142,12 +159,38 @@ func lastStaged(txn *badger.Txn) (uint64, error) {
 	return seq, err
 }
 
+// testHookStaged, when set, runs between a read's loading of the staged
+// batches and the opening of its snapshot.
+var testHookStaged func()
+
+// view calls fn with a reader of one snapshot and the staged batches it
+// does not hold. The staged batches are loaded first: one that commits in
+// between is in the snapshot, whereas loaded after, a batch that commits
+// first would be in neither.
+func (s *Store) view(fn func(r *stateReader) error) error {
+	stages := s.staging()
+	if testHookStaged != nil {
+		testHookStaged()
+	}
+	return s.db.View(func(txn *badger.Txn) error {
+		r, err := newStateReader(txn, stages)
+		if err != nil {
+			return err
+		}
+		return fn(r)
+	})
+}
+
 // stateReader reads view state from a snapshot, with the staged batches
 // the snapshot does not hold laid over it.
 type stateReader struct {
 	txn    *badger.Txn
 	stages []*stage // oldest first
 	now    uint64   // Unix seconds, for the staged entries' expiry
+	// entity and entries are the staged entries last merged for an
+	// entity (staged), which reads of one entity ask for several times.
+	entity  string
+	entries []stagedEntry
 }
 
 // newStateReader reads from txn with those of stages it does not hold.
@@ -175,10 +218,13 @@ func (r *stateReader) staged(prefix []byte) []stagedEntry {
 	if len(r.stages) == 0 {
 		return nil
 	}
+	if r.entity == string(prefix[2:]) {
+		return r.entries
+	}
 	var out []stagedEntry
 	n := 0
 	for _, st := range r.stages {
-		es := st.byEntity[string(prefix[2:])]
+		es := st.of(prefix[2:])
 		switch {
 		case len(es) == 0:
 			continue
@@ -192,6 +238,7 @@ func (r *stateReader) staged(prefix []byte) []stagedEntry {
 	if n > 1 {
 		out = sortedLastWins(out)
 	}
+	r.entity, r.entries = string(prefix[2:]), out
 	return out
 }
 

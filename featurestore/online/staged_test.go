@@ -262,3 +262,21 @@ func TestStateReaderMerges(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReadAcrossACommit commits a staged batch after a read has loaded the
+// staged batches and before it opens its snapshot: the read must still
+// see the batch, which it finds in one or the other.
+func TestReadAcrossACommit(t *testing.T) {
+	s := stagedStore(t, t.TempDir())
+	commit(t, addEvents(t, s, "a", 1))
+	b := addEvents(t, s, "a", 2)
+	stageBatch(t, b)
+	testHookStaged = func() {
+		testHookStaged = nil
+		commit(t, b)
+	}
+	defer func() { testHookStaged = nil }()
+	if st, raw := counts(t, s, "a"); st != 3 || raw != 3 {
+		t.Errorf("read across the commit: count %d, %d raw events; want 3", st, raw)
+	}
+}

@@ -141,12 +141,7 @@ func (b *Batch) del(view string, k []byte) error {
 // staged batches (Batch.Stage) over it. Neither may be used after fn
 // returns.
 func (s *Store) ReadState(view string, version int, keys []string, l *window.Layout, fn func(i int, st *window.State, raw window.RawFunc) error) error {
-	stages := s.staging()
-	return s.db.View(func(txn *badger.Txn) error {
-		r, err := newStateReader(txn, stages)
-		if err != nil {
-			return err
-		}
+	return s.view(func(r *stateReader) error {
 		for i, k := range keys {
 			st, err := loadState(r, view, version, k, l)
 			if err != nil {

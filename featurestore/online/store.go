@@ -307,12 +307,7 @@ func (b *Batch) Discard() {
 // event time is before t, sorted by (time, seq), from one snapshot with the
 // staged batches over it.
 func (s *Store) Read(view string, version int, keys []string, t int64, fn func(i int, events []window.Event)) error {
-	stages := s.staging()
-	return s.db.View(func(txn *badger.Txn) error {
-		r, err := newStateReader(txn, stages)
-		if err != nil {
-			return err
-		}
+	return s.view(func(r *stateReader) error {
 		for i, k := range keys {
 			evs, err := readRaw(r, view, version, k, math.MinInt64, t)
 			if err != nil {

@@ -353,6 +353,9 @@ func (e *Engine) commitBatch(ctx context.Context, bt *batch, produce [][]*kgo.Re
 			return fmt.Errorf("write dead letters, repartitioned events and changelogs: %w", err)
 		}
 	}
+	if err := setChangelogPositions(bt.b, produce); err != nil {
+		return err
+	}
 	start := time.Now()
 	if err := bt.b.Commit(); err != nil {
 		return err
@@ -397,6 +400,37 @@ func (bt *batch) records() [][]*kgo.Record {
 		return [][]*kgo.Record{append(recs, offsets...)}
 	}
 	return [][]*kgo.Record{recs, offsets}
+}
+
+// setChangelogPositions records in b, for each changelog partition that
+// the produced records went to, the offset after the last of them: the
+// store holds the changelog that far once b commits. A batch that has no
+// room left records none; the positions then lag, which costs a worker
+// getting a partition back the reading of its own last entries again.
+func setChangelogPositions(b *online.Batch, produced [][]*kgo.Record) error {
+	type at struct {
+		view      string
+		partition int32
+	}
+	next := map[at]int64{}
+	for _, recs := range produced {
+		for _, r := range recs {
+			if view, ok := kafka.ChangelogView(r.Topic); ok {
+				k := at{view, r.Partition}
+				next[k] = max(next[k], r.Offset+1)
+			}
+		}
+	}
+	for k, n := range next {
+		err := b.SetChangelogPosition(k.view, k.partition, n)
+		if errors.Is(err, online.ErrBatchFull) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // offsetChanges puts the batch's new offsets into the view changelogs,

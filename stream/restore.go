@@ -13,13 +13,16 @@ import (
 	"github.com/sluicehq/sluice/featurestore/online"
 )
 
-// restore rebuilds, from the views' changelogs, the state of assigned
-// partitions that this worker holds no state for (it never consumed them,
-// or lost its disk): the entries of each changelog partition up to its
-// last offsets are applied, the offsets included, so consumption resumes
-// where the last owner committed instead of replaying the stream. A
-// changelog without offsets for a partition (a view that never ran)
-// leaves it to replay.
+// restore brings the state of assigned partitions up to date from the
+// views' changelogs before they are consumed. A partition this worker
+// holds no state for (it never consumed it, or lost its disk) is rebuilt:
+// the entries of its changelog partition up to the last offsets are
+// applied, the offsets included, so consumption resumes where the last
+// owner committed instead of replaying the stream. A partition it held
+// before catches up: the entries written since those it holds, which
+// another owner wrote meanwhile, are applied the same way. A changelog
+// without offsets for a partition (a view that never ran) leaves it to
+// replay.
 func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[string][]int32) error {
 	// The batch in flight commits first: a restore writes offsets of its
 	// own, and the memory's are read again from the store afterwards.
@@ -38,22 +41,21 @@ func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[strin
 			if err != nil {
 				return err
 			}
-			var missing []int32
+			var missing, held []int32
 			for _, p := range parts {
-				if _, ok := offs[p]; !ok {
+				if _, ok := offs[p]; ok {
+					held = append(held, p)
+				} else {
 					missing = append(missing, p)
 				}
 			}
-			if len(missing) == 0 {
-				continue
-			}
-			n, err := e.restoreView(ctx, cv.View.Name, missing)
+			n, err := e.restoreView(ctx, cv.View.Name, missing, held)
 			if err != nil {
 				return fmt.Errorf("restore feature view %q from its changelog: %w", cv.View.Name, err)
 			}
 			if n > 0 {
 				restored = true
-				e.logger.Info("restored state from changelog", "view", cv.View.Name, "partitions", missing, "entries", n)
+				e.logger.Info("restored state from changelog", "view", cv.View.Name, "partitions", parts, "entries", n)
 				e.restoredEntries.Add(float64(n))
 			}
 		}
@@ -66,12 +68,17 @@ func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[strin
 
 // restoreView applies the entries of a view's changelog partitions that
 // hold the given source partitions, up to the last offsets in each, and
-// returns how many it applied. Each batch's entries end with its offsets
+// returns how many it applied: from the start for partitions missing from
+// the store, from the store's position (Batch.SetChangelogPosition) for
+// those it holds. Each batch's entries end with its offsets
 // (batch.records), so entries after the last offsets belong to a batch
 // whose offsets were never written: its worker died between the two, and
 // never committed it. Left out, the batch is replayed from the stream on
 // top of the state before it; applied, it would be counted twice.
-func (e *Engine) restoreView(ctx context.Context, view string, sources []int32) (int, error) {
+func (e *Engine) restoreView(ctx context.Context, view string, missing, held []int32) (int, error) {
+	if len(missing)+len(held) == 0 {
+		return 0, nil
+	}
 	topic := kafka.ChangelogTopic(view)
 	ends, err := kafka.EndOffsets(ctx, e.producer, topic)
 	if err != nil || len(ends[topic]) == 0 { // no changelog yet
@@ -81,14 +88,50 @@ func (e *Engine) restoreView(ctx context.Context, view string, sources []int32) 
 	if err != nil {
 		return 0, err
 	}
-	start, end, err := e.changelogSpan(ctx, topic, n, sources, ends[topic])
-	if err != nil || len(end) == 0 {
+	start, end, err := e.changelogSpan(ctx, topic, n, missing, ends[topic])
+	if err != nil {
 		return 0, err
+	}
+	if err := e.changelogSince(view, n, held, start, end, ends[topic]); err != nil {
+		return 0, err
+	}
+	if len(end) == 0 {
+		return 0, nil
 	}
 	upTo, err := e.lastOffsets(ctx, topic, start, end)
 	if err != nil || len(upTo) == 0 {
 		return 0, err
 	}
+	return e.applyChangelog(ctx, view, topic, start, upTo)
+}
+
+// changelogSince adds to start and end the changelog partitions of the
+// held source partitions that have entries after the store's position in
+// them. A partition without a position (state from an older build) is
+// left out: it resumes from its own offsets.
+func (e *Engine) changelogSince(view string, n int32, held []int32, start, end, ends map[int32]int64) error {
+	if len(held) == 0 {
+		return nil
+	}
+	at, err := e.store.ChangelogPositions(view)
+	if err != nil {
+		return err
+	}
+	for _, p := range held {
+		cp := p % n
+		pos, ok := at[cp]
+		if _, taken := start[cp]; taken || !ok || pos >= ends[cp] {
+			continue
+		}
+		start[cp], end[cp] = pos, ends[cp]
+	}
+	return nil
+}
+
+// applyChangelog applies the entries of a view's changelog partitions
+// from start up to upTo, the offsets last, and records upTo as the store's
+// position in them. It returns how many entries it applied.
+func (e *Engine) applyChangelog(ctx context.Context, view, topic string, start, upTo map[int32]int64) (int, error) {
 	applied := 0
 	// Offsets are applied last, in the final transaction: a crash half-way
 	// leaves the partition without offsets, so the next assignment
@@ -96,7 +139,7 @@ func (e *Engine) restoreView(ctx context.Context, view string, sources []int32) 
 	offsets := map[string][]byte{}
 	b := e.store.NewBatch()
 	defer func() { b.Discard() }()
-	err = e.readChangelog(ctx, topic, start, upTo, func(r *kgo.Record) error {
+	err := e.readChangelog(ctx, topic, start, upTo, func(r *kgo.Record) error {
 		exp, expired := changeExpiry(r)
 		if expired {
 			return nil
@@ -124,6 +167,11 @@ func (e *Engine) restoreView(ctx context.Context, view string, sources []int32) 
 	b = e.store.NewBatch()
 	for k, v := range offsets {
 		if err := b.Apply([]byte(k), v, 0); err != nil {
+			return applied, err
+		}
+	}
+	for p, next := range upTo {
+		if err := b.SetChangelogPosition(view, p, next); err != nil {
 			return applied, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connectors/kafka"
@@ -200,4 +201,64 @@ func unfinishedChangelog(t *testing.T, first, second []rec) []*kgo.Record {
 		t.Fatal("the changelog holds no offsets to cut")
 	}
 	return cut
+}
+
+// TestReturningWorkerCatchesUp runs a worker, then a second one with an
+// empty store that restores and goes on, then the first again after the
+// stream's records are gone (retention): it must take what the second
+// wrote from the changelog, rather than resume from its own older offsets
+// on records that no longer exist.
+func TestReturningWorkerCatchesUp(t *testing.T) {
+	h := newHarness(t, repoYAML)
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	want := map[string][2]int64{} // user: total, count
+	batch := func(from, n int) []rec {
+		var recs []rec
+		for i := from; i < from+n; i++ {
+			u := fmt.Sprintf("u%d", i%6)
+			recs = append(recs, click(u, fmt.Sprintf("id-%d", i), i, ts+int64(i)))
+			w := want[u]
+			want[u] = [2]int64{w[0] + int64(i), w[1] + 1}
+		}
+		return recs
+	}
+	first := testkit.OnlineStore(t)
+	h.produce(t, batch(0, 30)...)
+	runEngine(t, h, first)()
+	h.produce(t, batch(30, 30)...)
+	runEngine(t, h, testkit.OnlineStore(t))()
+
+	ends, err := kafka.EndOffsets(t.Context(), h.producer, "clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gone kadm.Offsets
+	for p, end := range ends["clicks"] {
+		gone.AddOffset("clicks", p, end, -1)
+	}
+	if _, err := kadm.NewClient(h.producer).DeleteRecords(t.Context(), gone); err != nil {
+		t.Fatal(err)
+	}
+
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(t.Context())
+	eng := stream.NewEngine(h.cluster, h.registry, first, h.producer, stream.Options{Registerer: reg})
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitLag(t, func(ctx context.Context) (int64, error) { return eng.Lag(ctx, h.registry) })
+
+	repo := h.registry.Repo()
+	for u, w := range want {
+		got := read(t, first, repo, "user_clicks", u, ts*1000+1_000_000)
+		if got[0].V != w[0] || got[1].V != w[1] {
+			t.Errorf("user %s on the returning worker: total %v count %v, want %d and %d", u, got[0].V, got[1].V, w[0], w[1])
+		}
+	}
+	if got := counter(t, reg, "sluice_stream_restored_entries_total", nil); got == 0 {
+		t.Error("sluice_stream_restored_entries_total = 0, want the entries the other worker wrote")
+	}
+	if got := counter(t, reg, "sluice_stream_events_total", nil); got != 0 {
+		t.Errorf("returning worker consumed %v records, want 0", got)
+	}
 }

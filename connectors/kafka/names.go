@@ -1,5 +1,7 @@
 package kafka
 
+import "strings"
+
 // Topic names of DESIGN.md section 5.
 const (
 	RegistryTopic   = "sluice.registry"
@@ -14,6 +16,12 @@ func DLQTopic(stream string) string { return "sluice.dlq." + stream }
 func ChangelogTopic(view string) string { return changelogPrefix + view }
 
 const changelogPrefix = "sluice.changelog."
+
+// ChangelogView returns the view whose changelog topic is, and whether it
+// is one.
+func ChangelogView(topic string) (string, bool) {
+	return strings.CutPrefix(topic, changelogPrefix)
+}
 
 // RepartitionTopic re-keys a stream for a view keyed by another entity.
 func RepartitionTopic(view string) string { return "sluice.repartition." + view }

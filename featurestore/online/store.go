@@ -268,6 +268,48 @@ func (b *Batch) SetOffset(stream string, partition int32, next int64) error {
 	return b.set(badger.NewEntry(offsetKey(stream, partition), v))
 }
 
+// SetChangelogPosition records that the store holds a view's changelog
+// partition up to next (the offset after its last entry the store holds),
+// so that a worker getting the partition back reads only what was
+// written after it.
+func (b *Batch) SetChangelogPosition(view string, partition int32, next int64) error {
+	return b.set(badger.NewEntry(changelogKey(view, partition), binary.BigEndian.AppendUint64(nil, uint64(next))))
+}
+
+// ChangelogPositions returns, per partition of a view's changelog, the
+// offset after the last entry the store holds (SetChangelogPosition).
+func (s *Store) ChangelogPositions(view string) (map[int32]int64, error) {
+	out := map[int32]int64{}
+	prefix := changelogKey(view, 0)
+	prefix = prefix[:len(prefix)-4]
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(k) != len(prefix)+4 {
+				return fmt.Errorf("changelog position key %q: %w", k, window.ErrCorrupt)
+			}
+			part := int32(binary.BigEndian.Uint32(k[len(prefix):]))
+			err := it.Item().Value(func(v []byte) error {
+				if len(v) != 8 {
+					return fmt.Errorf("changelog position of %d bytes: %w", len(v), window.ErrCorrupt)
+				}
+				out[part] = int64(binary.BigEndian.Uint64(v))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("online store: read the changelog positions of %q: %w", view, err)
+	}
+	return out, nil
+}
+
 // LoadCommitted reads an entity's state of a view version as committed
 // when the batch first read committed state: one snapshot serves every
 // read of the batch, and the batch's own writes are not in it.
@@ -327,6 +369,10 @@ func offsetPrefix(stream string) []byte { return append([]byte("o\x00"+stream), 
 
 func offsetKey(stream string, partition int32) []byte {
 	return binary.BigEndian.AppendUint32(offsetPrefix(stream), uint32(partition))
+}
+
+func changelogKey(view string, partition int32) []byte {
+	return binary.BigEndian.AppendUint32([]byte("c\x00"+view+"\x00"), uint32(partition))
 }
 
 func dedupeKey(stream, id string) []byte { return []byte("d\x00" + stream + "\x00" + id) }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/connectors/kafka"
 	"github.com/sluicehq/sluice/featurestore"
 	"github.com/sluicehq/sluice/featurestore/offline"
 	"github.com/sluicehq/sluice/featurestore/online"
@@ -68,7 +69,14 @@ func (e *Engine) prepare(ctx context.Context, topo *topology) error {
 func (e *Engine) backfill(ctx context.Context, job *streamJob, cv *featurestore.CompiledView) error {
 	start := time.Now()
 	e.logger.Info("backfilling feature view from the offline store", "view", cv.View.Name, "version", cv.View.Version)
-	bf := &backfiller{e: e, cv: cv, vk: viewKey(cv), limit: backfillBatchRows}
+	// Where the changelog starts: a backfill whose entries are the first
+	// there holds it from its start.
+	topic := kafka.ChangelogTopic(cv.View.Name)
+	starts, err := kafka.StartOffsets(ctx, e.producer, topic)
+	if err != nil {
+		return err
+	}
+	bf := &backfiller{e: e, cv: cv, vk: viewKey(cv), limit: backfillBatchRows, starts: starts[topic]}
 	rows := 0
 	offsets, err := e.history(ctx, job.stream.Name, job.stream.Schema, func(row *offline.Row) error {
 		rows++
@@ -106,6 +114,9 @@ type backfiller struct {
 	limit   int           // rows per transaction; halves when one does not fit
 	applied int           // rows that passed the view's filter
 	taken   int           // rows not seen before
+	// starts is where the view's changelog partitions started when the
+	// backfill began.
+	starts map[int32]int64
 }
 
 // flush commits the pending rows in as many transactions as they need,
@@ -186,8 +197,13 @@ func (bf *backfiller) commit(ctx context.Context, rows []offline.Row, offsets ma
 		recs[i] = changeRecord(c)
 	}
 	if len(recs) > 0 {
+		produce := [][]*kgo.Record{recs}
+		sources := changelogSources(produce)
 		if err := e.producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			return fmt.Errorf("write changelogs: %w", err)
+		}
+		if err := e.advancePositions(b, produce, sources, bf.starts); err != nil {
+			return err
 		}
 	}
 	if err := b.Commit(); err != nil {

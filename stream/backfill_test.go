@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/featurestore/offline"
@@ -56,9 +57,12 @@ func TestBackfillFromHistory(t *testing.T) {
 	h.produce(t, click("a", "e4", 8, ts+10), click("b", "e3", 4, ts+2)) // e3 again: a duplicate
 
 	store := testkit.OnlineStore(t)
+	restored := 0.0
 	run := func() {
 		ctx, cancel := context.WithCancel(t.Context())
-		eng := stream.NewEngine(h.cluster, h.registry, store, h.producer, stream.Options{History: history})
+		reg := prometheus.NewRegistry()
+		defer func() { restored += counter(t, reg, "sluice_stream_restored_entries_total", nil) }()
+		eng := stream.NewEngine(h.cluster, h.registry, store, h.producer, stream.Options{History: history, Registerer: reg})
 		done := make(chan error, 1)
 		go func() { done <- eng.Run(ctx) }()
 		waitLag(t, func(ctx context.Context) (int64, error) { return eng.Lag(ctx, h.registry) })
@@ -71,6 +75,11 @@ func TestBackfillFromHistory(t *testing.T) {
 	run() // a restart has offsets: no second backfill
 	if calls != 1 {
 		t.Errorf("history read %d times, want 1", calls)
+	}
+	// The backfill's entries were the changelog's first: the store holds
+	// the changelog from its start, and reads nothing of it back.
+	if restored != 0 {
+		t.Errorf("%v changelog entries read back into the store that wrote them, want 0", restored)
 	}
 	repo := h.registry.Repo()
 	at := ts*1000 + 1_000_000

@@ -99,7 +99,7 @@ func NewEngine(cluster kafka.Cluster, reg *featurestore.Registry, store *online.
 		producer: producer,
 		restoredEntries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_stream_restored_entries_total",
-			Help: "Changelog entries applied to restore the state of partitions this worker was assigned without holding their state.",
+			Help: "Changelog entries applied to the state of partitions this worker was assigned: restored, when it held no state for them, or caught up with what another worker wrote since it held them.",
 		}),
 		cache: newStateCache(opts.StateCacheEntities),
 		backfilled: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -345,6 +345,7 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 // is written (batch.records), then commits its transaction.
 func (e *Engine) commitBatch(ctx context.Context, bt *batch, produce [][]*kgo.Record) error {
 	defer bt.b.Discard()
+	sources := changelogSources(produce)
 	for _, recs := range produce {
 		if len(recs) == 0 {
 			continue
@@ -353,7 +354,7 @@ func (e *Engine) commitBatch(ctx context.Context, bt *batch, produce [][]*kgo.Re
 			return fmt.Errorf("write dead letters, repartitioned events and changelogs: %w", err)
 		}
 	}
-	if err := setChangelogPositions(bt.b, produce); err != nil {
+	if err := e.advancePositions(bt.b, produce, sources, nil); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -402,32 +403,81 @@ func (bt *batch) records() [][]*kgo.Record {
 	return [][]*kgo.Record{recs, offsets}
 }
 
-// setChangelogPositions records in b, for each changelog partition that
-// the produced records went to, the offset after the last of them: the
-// store holds the changelog that far once b commits. A batch that has no
-// room left records none; the positions then lag, which costs a worker
-// getting a partition back the reading of its own last entries again.
-func setChangelogPositions(b *online.Batch, produced [][]*kgo.Record) error {
-	type at struct {
-		view      string
-		partition int32
+// changelogSources returns the source partition of each changelog record
+// in produce, by group and index, before producing them places them in
+// the changelogs' partitions.
+func changelogSources(produce [][]*kgo.Record) [][]int32 {
+	out := make([][]int32, len(produce))
+	for g, recs := range produce {
+		out[g] = make([]int32, len(recs))
+		for i, r := range recs {
+			out[g][i] = r.Partition
+		}
 	}
-	next := map[at]int64{}
-	for _, recs := range produced {
-		for _, r := range recs {
-			if view, ok := kafka.ChangelogView(r.Topic); ok {
-				k := at{view, r.Partition}
-				next[k] = max(next[k], r.Offset+1)
+	return out
+}
+
+// logRun is where a batch's records went in one changelog partition.
+type logRun struct {
+	first, last int64
+	n           int
+	sources     map[int32]bool // the source partitions they came from
+}
+
+// advancePositions moves the store's changelog position of each source
+// partition whose records the batch produced (sources: changelogSources)
+// past them, when they directly follow it and nothing came in between:
+// the store then holds the changelog up to the batch's end. Any other
+// writer in between (another worker sharing the changelog partition, a
+// member dropped from the group writing late) leaves the position where
+// it was, so a catch-up reads those entries too; so does a batch with no
+// room left in its transaction. A source partition without a position
+// takes, when given, the start of its changelog partition as one.
+func (e *Engine) advancePositions(b *online.Batch, produced [][]*kgo.Record, sources [][]int32, starts map[int32]int64) error {
+	runs := map[string]map[int32]*logRun{}
+	for g, recs := range produced {
+		for i, r := range recs {
+			view, ok := kafka.ChangelogView(r.Topic)
+			if !ok {
+				continue
 			}
+			if runs[view] == nil {
+				runs[view] = map[int32]*logRun{}
+			}
+			run := runs[view][r.Partition]
+			if run == nil {
+				run = &logRun{first: r.Offset, last: r.Offset, sources: map[int32]bool{}}
+				runs[view][r.Partition] = run
+			}
+			run.first, run.last, run.n = min(run.first, r.Offset), max(run.last, r.Offset), run.n+1
+			run.sources[sources[g][i]] = true
 		}
 	}
-	for k, n := range next {
-		err := b.SetChangelogPosition(k.view, k.partition, n)
-		if errors.Is(err, online.ErrBatchFull) {
-			return nil
-		}
+	for view, byPartition := range runs {
+		at, err := e.store.ChangelogPositions(view)
 		if err != nil {
 			return err
+		}
+		for cp, run := range byPartition {
+			if run.last-run.first+1 != int64(run.n) {
+				continue
+			}
+			for p := range run.sources {
+				pos, ok := at[p]
+				if !ok && starts != nil {
+					pos, ok = starts[cp], true
+				}
+				if !ok || pos != run.first {
+					continue
+				}
+				err := b.SetChangelogPosition(view, p, run.last+1)
+				if errors.Is(err, online.ErrBatchFull) {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connectors/kafka"
+	"github.com/sluicehq/sluice/featurestore"
 	"github.com/sluicehq/sluice/featurestore/online"
 )
 
@@ -18,11 +20,13 @@ import (
 // holds no state for (it never consumed it, or lost its disk) is rebuilt:
 // the entries of its changelog partition up to the last offsets are
 // applied, the offsets included, so consumption resumes where the last
-// owner committed instead of replaying the stream. A partition it held
-// before catches up: the entries written since those it holds, which
-// another owner wrote meanwhile, are applied the same way. A changelog
-// without offsets for a partition (a view that never ran) leaves it to
-// replay.
+// owner committed instead of replaying the stream. A partition it holds
+// catches up: the entries written after the store's position in the
+// changelog (Batch.SetChangelogPosition), which another owner wrote
+// meanwhile, are applied the same way; one it holds without a position
+// (state of an older build, or of a backfill) is rebuilt over what it
+// holds. A changelog without offsets for a partition (a view that never
+// ran) leaves it to replay.
 func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[string][]int32) error {
 	// The batch in flight commits first: a restore writes offsets of its
 	// own, and the memory's are read again from the store afterwards.
@@ -37,25 +41,12 @@ func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[strin
 			continue
 		}
 		for _, cv := range job.views {
-			offs, err := e.store.Offsets(viewKey(cv))
-			if err != nil {
-				return err
-			}
-			var missing, held []int32
-			for _, p := range parts {
-				if _, ok := offs[p]; ok {
-					held = append(held, p)
-				} else {
-					missing = append(missing, p)
-				}
-			}
-			n, err := e.restoreView(ctx, cv.View.Name, missing, held)
+			n, err := e.restoreView(ctx, cv, parts)
 			if err != nil {
 				return fmt.Errorf("restore feature view %q from its changelog: %w", cv.View.Name, err)
 			}
 			if n > 0 {
 				restored = true
-				e.logger.Info("restored state from changelog", "view", cv.View.Name, "partitions", parts, "entries", n)
 				e.restoredEntries.Add(float64(n))
 			}
 		}
@@ -68,17 +59,16 @@ func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[strin
 
 // restoreView applies the entries of a view's changelog partitions that
 // hold the given source partitions, up to the last offsets in each, and
-// returns how many it applied: from the start for partitions missing from
-// the store, from the store's position (Batch.SetChangelogPosition) for
-// those it holds. Each batch's entries end with its offsets
-// (batch.records), so entries after the last offsets belong to a batch
-// whose offsets were never written: its worker died between the two, and
-// never committed it. Left out, the batch is replayed from the stream on
-// top of the state before it; applied, it would be counted twice.
-func (e *Engine) restoreView(ctx context.Context, view string, missing, held []int32) (int, error) {
-	if len(missing)+len(held) == 0 {
-		return 0, nil
-	}
+// returns how many it applied: from the start for partitions the store
+// holds no position of, from the position for the others. Each batch's
+// entries end with its offsets (batch.records), so entries after the last
+// offsets belong to a batch whose offsets were never written: its worker
+// died between the two, and never committed it. Left out, the batch is
+// replayed from the stream on top of the state before it; applied, it
+// would be counted twice. Every source partition's position becomes the
+// end of its changelog partition as listed here.
+func (e *Engine) restoreView(ctx context.Context, cv *featurestore.CompiledView, parts []int32) (int, error) {
+	view := cv.View.Name
 	topic := kafka.ChangelogTopic(view)
 	ends, err := kafka.EndOffsets(ctx, e.producer, topic)
 	if err != nil || len(ends[topic]) == 0 { // no changelog yet
@@ -88,50 +78,65 @@ func (e *Engine) restoreView(ctx context.Context, view string, missing, held []i
 	if err != nil {
 		return 0, err
 	}
-	start, end, err := e.changelogSpan(ctx, topic, n, missing, ends[topic])
+	full, since, err := e.restoreFrom(cv, parts)
 	if err != nil {
 		return 0, err
 	}
-	if err := e.changelogSince(view, n, held, start, end, ends[topic]); err != nil {
+	start, end, err := e.changelogSpan(ctx, topic, n, full, ends[topic])
+	if err != nil {
 		return 0, err
 	}
-	if len(end) == 0 {
-		return 0, nil
+	for p, pos := range since {
+		cp := p % n
+		if _, taken := start[cp]; !taken && pos < ends[topic][cp] {
+			start[cp], end[cp] = pos, ends[topic][cp]
+		}
+	}
+	positions := map[int32]int64{}
+	for _, p := range parts {
+		positions[p] = ends[topic][p%n]
 	}
 	upTo, err := e.lastOffsets(ctx, topic, start, end)
-	if err != nil || len(upTo) == 0 {
+	if err != nil {
 		return 0, err
 	}
-	return e.applyChangelog(ctx, view, topic, start, upTo)
+	applied, err := e.applyChangelog(ctx, view, topic, start, upTo, positions)
+	if applied > 0 {
+		e.logger.Info("restored state from changelog", "view", view, "changelog_partitions", slices.Sorted(maps.Keys(upTo)), "entries", applied)
+	}
+	return applied, err
 }
 
-// changelogSince adds to start and end the changelog partitions of the
-// held source partitions that have entries after the store's position in
-// them. A partition without a position (state from an older build) is
-// left out: it resumes from its own offsets.
-func (e *Engine) changelogSince(view string, n int32, held []int32, start, end, ends map[int32]int64) error {
-	if len(held) == 0 {
-		return nil
-	}
-	at, err := e.store.ChangelogPositions(view)
+// restoreFrom sorts source partitions of a view into those to restore in
+// full (no offsets in the store, or no changelog position) and those to
+// catch up from their position.
+func (e *Engine) restoreFrom(cv *featurestore.CompiledView, parts []int32) (full []int32, since map[int32]int64, err error) {
+	offs, err := e.store.Offsets(viewKey(cv))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	for _, p := range held {
-		cp := p % n
-		pos, ok := at[cp]
-		if _, taken := start[cp]; taken || !ok || pos >= ends[cp] {
-			continue
+	at, err := e.store.ChangelogPositions(cv.View.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	since = map[int32]int64{}
+	for _, p := range parts {
+		_, held := offs[p]
+		pos, known := at[p]
+		if held && known {
+			since[p] = pos
+		} else {
+			full = append(full, p)
 		}
-		start[cp], end[cp] = pos, ends[cp]
 	}
-	return nil
+	return full, since, nil
 }
 
 // applyChangelog applies the entries of a view's changelog partitions
-// from start up to upTo, the offsets last, and records upTo as the store's
-// position in them. It returns how many entries it applied.
-func (e *Engine) applyChangelog(ctx context.Context, view, topic string, start, upTo map[int32]int64) (int, error) {
+// from start up to upTo, the offsets last, and records the positions
+// (source partition: changelog offset) with them. It returns how many
+// entries it applied.
+func (e *Engine) applyChangelog(ctx context.Context, view, topic string, start, upTo, positions map[int32]int64) (int, error) {
 	applied := 0
 	// Offsets are applied last, in the final transaction: a crash half-way
 	// leaves the partition without offsets, so the next assignment
@@ -170,7 +175,7 @@ func (e *Engine) applyChangelog(ctx context.Context, view, topic string, start, 
 			return applied, err
 		}
 	}
-	for p, next := range upTo {
+	for p, next := range positions {
 		if err := b.SetChangelogPosition(view, p, next); err != nil {
 			return applied, err
 		}
@@ -181,11 +186,14 @@ func (e *Engine) applyChangelog(ctx context.Context, view, topic string, start, 
 // changelogSpan returns where the changelog partitions that hold the given
 // source partitions start and end, leaving out empty ones.
 func (e *Engine) changelogSpan(ctx context.Context, topic string, n int32, sources []int32, ends map[int32]int64) (start, end map[int32]int64, err error) {
+	start, end = map[int32]int64{}, map[int32]int64{}
+	if len(sources) == 0 {
+		return start, end, nil
+	}
 	starts, err := kafka.StartOffsets(ctx, e.producer, topic)
 	if err != nil {
 		return nil, nil, err
 	}
-	start, end = map[int32]int64{}, map[int32]int64{}
 	for _, p := range sources {
 		cp := p % n
 		from, to := starts[topic][cp], ends[cp]

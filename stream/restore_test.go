@@ -262,3 +262,52 @@ func TestReturningWorkerCatchesUp(t *testing.T) {
 		t.Errorf("returning worker consumed %v records, want 0", got)
 	}
 }
+
+// TestCatchUpLeavesOutAnUnfinishedBatch gets a worker back a partition
+// whose changelog, after what another worker wrote, ends with entries
+// of a batch that never wrote its offsets: the catch-up must stop at the
+// last offsets and leave those entries out.
+func TestCatchUpLeavesOutAnUnfinishedBatch(t *testing.T) {
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	var first, second, other []rec
+	for i := range 10 {
+		first = append(first, click("a", fmt.Sprintf("f%d", i), i+1, ts+int64(i)))
+		second = append(second, click("a", fmt.Sprintf("s%d", i), i+11, ts+int64(10+i)))
+		other = append(other, click("a", fmt.Sprintf("o%d", i), 1000, ts+int64(20+i)))
+	}
+	// The entries of other's batch alone, after first's: the state of
+	// user a with other's events, without the batch's offsets.
+	var cut []*kgo.Record
+	byPart := map[int32][]*kgo.Record{}
+	for _, r := range unfinishedChangelog(t, first, other) {
+		byPart[r.Partition] = append(byPart[r.Partition], r)
+	}
+	for _, recs := range byPart {
+		last := -1
+		for i, r := range recs {
+			if r.Key[0] == 'o' {
+				last = i
+			}
+		}
+		cut = append(cut, recs[last+1:]...)
+	}
+	if len(cut) == 0 {
+		t.Fatal("no unfinished batch to append")
+	}
+
+	h := newHarness(t, repoYAML)
+	back := testkit.OnlineStore(t)
+	h.produce(t, first...)
+	runEngine(t, h, back)()
+	h.produce(t, second...)
+	runEngine(t, h, testkit.OnlineStore(t))()
+	if err := h.producer.ProduceSync(t.Context(), cut...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	defer runEngine(t, h, back)()
+
+	got := read(t, back, h.registry.Repo(), "user_clicks", "a", ts*1000+1_000_000)
+	if got[0].V != int64(210) || got[1].V != int64(20) {
+		t.Errorf("returning worker: total %v count %v, want 210 and 20", got[0].V, got[1].V)
+	}
+}

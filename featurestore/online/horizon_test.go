@@ -54,4 +54,19 @@ func TestFoldedTileLeftBehindIsIgnored(t *testing.T) {
 	if n, _ := counts(t, s, "a"); n != 1 {
 		t.Errorf("with the folded tile stored again: count %d, want 1", n)
 	}
+
+	// A tile that starts at the horizon holds events after the fold.
+	b = s.NewBatch()
+	st, err = b.LoadCommitted("v", 1, "a", countLayout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	countLayout.Add(st, &window.Event{Time: st.Horizon, Seq: 1}, true)
+	if err := b.PutState("v", 1, "a", countLayout, st, 0); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, b)
+	if n, _ := counts(t, s, "a"); n != 2 {
+		t.Errorf("with a tile at the horizon: count %d, want 2", n)
+	}
 }

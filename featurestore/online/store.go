@@ -268,16 +268,16 @@ func (b *Batch) SetOffset(stream string, partition int32, next int64) error {
 	return b.set(badger.NewEntry(offsetKey(stream, partition), v))
 }
 
-// SetChangelogPosition records that the store holds a view's changelog
-// partition up to next (the offset after its last entry the store holds),
-// so that a worker getting the partition back reads only what was
-// written after it.
+// SetChangelogPosition records that the store holds the state of a source
+// partition of a view as its changelog has it up to next (an offset in
+// the changelog partition that holds the source partition), so that a
+// worker getting the partition back reads only what was written after.
 func (b *Batch) SetChangelogPosition(view string, partition int32, next int64) error {
 	return b.set(badger.NewEntry(changelogKey(view, partition), binary.BigEndian.AppendUint64(nil, uint64(next))))
 }
 
-// ChangelogPositions returns, per partition of a view's changelog, the
-// offset after the last entry the store holds (SetChangelogPosition).
+// ChangelogPositions returns, per source partition of a view, how far the
+// store holds the view's changelog (SetChangelogPosition).
 func (s *Store) ChangelogPositions(view string) (map[int32]int64, error) {
 	out := map[int32]int64{}
 	prefix := changelogKey(view, 0)

@@ -1,0 +1,80 @@
+package stream
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/connectors/kafka"
+	"github.com/sluicehq/sluice/testkit"
+)
+
+// TestPositionsAdvanceOnlyOverTheirOwnEntries checks when a batch's
+// changelog records move the store's position of the source partitions
+// they came from: only when they start at it and nothing came between
+// them.
+func TestPositionsAdvanceOnlyOverTheirOwnEntries(t *testing.T) {
+	e, _, _ := newTestEngine(t, clicksRepo)
+	topic := kafka.ChangelogTopic("user_clicks")
+	// records are changelog records of one batch, as produced: source
+	// partition and the offset each took in changelog partition 1.
+	records := func(at ...[2]int64) ([][]*kgo.Record, [][]int32) {
+		var recs []*kgo.Record
+		var sources []int32
+		for _, a := range at {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: 1, Offset: a[1]})
+			sources = append(sources, int32(a[0]))
+		}
+		return [][]*kgo.Record{recs}, [][]int32{sources}
+	}
+	set := func(p int32, pos int64) {
+		t.Helper()
+		b := e.store.NewBatch()
+		defer b.Discard()
+		if err := b.SetChangelogPosition("user_clicks", p, pos); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		stored map[int32]int64
+		batch  [][2]int64
+		starts map[int32]int64
+		want   map[int32]int64
+	}{
+		{"follows the position", map[int32]int64{1: 10}, [][2]int64{{1, 10}, {1, 11}, {1, 12}}, nil, map[int32]int64{1: 13}},
+		{"another writer before it", map[int32]int64{1: 10}, [][2]int64{{1, 11}, {1, 12}}, nil, map[int32]int64{1: 10}},
+		{"another writer within it", map[int32]int64{1: 10}, [][2]int64{{1, 10}, {1, 12}}, nil, map[int32]int64{1: 10}},
+		{"a source partition sharing the changelog's", map[int32]int64{1: 10, 9: 4}, [][2]int64{{1, 10}, {1, 11}}, nil, map[int32]int64{1: 12, 9: 4}},
+		{"no position", nil, [][2]int64{{1, 0}, {1, 1}}, nil, map[int32]int64{}},
+		{"no position, first in the changelog", nil, [][2]int64{{1, 3}, {1, 4}}, map[int32]int64{1: 3}, map[int32]int64{1: 5}},
+		{"no position, not first", nil, [][2]int64{{1, 4}, {1, 5}}, map[int32]int64{1: 3}, map[int32]int64{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.store = testkit.OnlineStore(t)
+			for p, pos := range tc.stored {
+				set(p, pos)
+			}
+			produced, sources := records(tc.batch...)
+			b := e.store.NewBatch()
+			defer b.Discard()
+			if err := e.advancePositions(b, produced, sources, tc.starts); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := e.store.ChangelogPositions("user_clicks")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("positions (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -59,17 +59,9 @@ func TestBackfillFromHistory(t *testing.T) {
 	store := testkit.OnlineStore(t)
 	restored := 0.0
 	run := func() {
-		ctx, cancel := context.WithCancel(t.Context())
 		reg := prometheus.NewRegistry()
-		defer func() { restored += counter(t, reg, "sluice_stream_restored_entries_total", nil) }()
-		eng := stream.NewEngine(h.cluster, h.registry, store, h.producer, stream.Options{History: history, Registerer: reg})
-		done := make(chan error, 1)
-		go func() { done <- eng.Run(ctx) }()
-		waitLag(t, func(ctx context.Context) (int64, error) { return eng.Lag(ctx, h.registry) })
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("engine: %v", err)
-		}
+		runEngineWith(t, h, store, stream.Options{History: history, Registerer: reg})()
+		restored += counter(t, reg, "sluice_stream_restored_entries_total", nil)
 	}
 	run()
 	run() // a restart has offsets: no second backfill

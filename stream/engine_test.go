@@ -106,11 +106,18 @@ func click(user, id string, n int, ts int64) rec {
 	return rec{user, id, fmt.Sprintf(`{"user_id":%q,"n":%d,"ts":%d}`, user, n, ts)}
 }
 
-// runEngine starts an engine over store; the returned func stops it.
+// runEngine starts an engine over store and waits until it has caught
+// up; the returned func stops it.
 func runEngine(t *testing.T, h *harness, store *online.Store) func() {
 	t.Helper()
+	return runEngineWith(t, h, store, stream.Options{})
+}
+
+// runEngineWith is runEngine with options.
+func runEngineWith(t *testing.T, h *harness, store *online.Store, opts stream.Options) func() {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	eng := stream.NewEngine(h.cluster, h.registry, store, h.producer, stream.Options{})
+	eng := stream.NewEngine(h.cluster, h.registry, store, h.producer, opts)
 	done := make(chan error, 1)
 	go func() { done <- eng.Run(ctx) }()
 	waitLag(t, func(ctx context.Context) (int64, error) { return eng.Lag(ctx, h.registry) })

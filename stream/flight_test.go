@@ -77,28 +77,8 @@ features:
 // flight: the next one is read from the store while the engine waits to
 // commit it, before its offsets are, and after.
 func TestBatchIsReadBeforeItCommits(t *testing.T) {
-	e, reg, _ := newTestEngine(t, `
-kind: entity
-name: user
-key: user_id
----
-kind: stream
-name: clicks
-entity: user
-timestamp: ts
-timestamp_unit: ms
-schema:
-  - {name: user_id, type: string}
-  - {name: ts, type: timestamp}
----
-kind: feature_view
-name: clicks
-entity: user
-source: clicks
-features:
-  - {name: n, agg: count}
-`)
-	_, cv, topo := layout(t, reg, "clicks")
+	e, reg, _ := newTestEngine(t, clicksRepo)
+	_, cv, topo := layout(t, reg, "user_clicks")
 	count := func() int64 {
 		t.Helper()
 		out := make([]window.Value, 1)

@@ -1,7 +1,6 @@
 package stream_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -36,12 +35,7 @@ func TestRestoreFromChangelog(t *testing.T) {
 	// New events, and one old id sent again.
 	h.produce(t, click("u0", "new-1", 100, ts+100), click("u8", "new-2", 5, ts+101), click("u3", "old-3", 3, ts+3))
 	reg := prometheus.NewRegistry()
-	ctx, cancel := context.WithCancel(t.Context())
-	eng := stream.NewEngine(h.cluster, h.registry, second, h.producer, stream.Options{Registerer: reg})
-	done := make(chan error, 1)
-	go func() { done <- eng.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	waitLag(t, func(ctx context.Context) (int64, error) { return eng.Lag(ctx, h.registry) })
+	defer runEngineWith(t, h, second, stream.Options{Registerer: reg})()
 
 	want := map[string][2]int64{} // user: total, count
 	for i := range 40 {
@@ -241,12 +235,7 @@ func TestReturningWorkerCatchesUp(t *testing.T) {
 	}
 
 	reg := prometheus.NewRegistry()
-	ctx, cancel := context.WithCancel(t.Context())
-	eng := stream.NewEngine(h.cluster, h.registry, first, h.producer, stream.Options{Registerer: reg})
-	done := make(chan error, 1)
-	go func() { done <- eng.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	waitLag(t, func(ctx context.Context) (int64, error) { return eng.Lag(ctx, h.registry) })
+	defer runEngineWith(t, h, first, stream.Options{Registerer: reg})()
 
 	repo := h.registry.Repo()
 	for u, w := range want {

@@ -115,15 +115,30 @@ func (s *Store) Check() error {
 
 // Offsets returns the next offset to consume per partition of a stream.
 func (s *Store) Offsets(stream string) (map[int32]int64, error) {
+	out, err := s.byPartition(offsetPrefix(stream))
+	if err != nil {
+		return nil, fmt.Errorf("read offsets of %q: %w", stream, err)
+	}
+	return out, nil
+}
+
+// byPartition reads the keys under prefix, each a partition number
+// followed by a 64-bit value.
+func (s *Store) byPartition(prefix []byte) (map[int32]int64, error) {
 	out := map[int32]int64{}
-	prefix := offsetPrefix(stream)
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()
+			if len(k) != len(prefix)+4 {
+				return fmt.Errorf("key %q: %w", k, window.ErrCorrupt)
+			}
 			part := int32(binary.BigEndian.Uint32(k[len(prefix):]))
 			err := it.Item().Value(func(v []byte) error {
+				if len(v) != 8 {
+					return fmt.Errorf("value of %q, %d bytes: %w", k, len(v), window.ErrCorrupt)
+				}
 				out[part] = int64(binary.BigEndian.Uint64(v))
 				return nil
 			})
@@ -133,10 +148,7 @@ func (s *Store) Offsets(stream string) (map[int32]int64, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read offsets of %q: %w", stream, err)
-	}
-	return out, nil
+	return out, err
 }
 
 // Batch is one atomic unit: events applied, ids seen and offsets consumed.
@@ -279,31 +291,7 @@ func (b *Batch) SetChangelogPosition(view string, partition int32, next int64) e
 // ChangelogPositions returns, per source partition of a view, how far the
 // store holds the view's changelog (SetChangelogPosition).
 func (s *Store) ChangelogPositions(view string) (map[int32]int64, error) {
-	out := map[int32]int64{}
-	prefix := changelogKey(view, 0)
-	prefix = prefix[:len(prefix)-4]
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()
-			if len(k) != len(prefix)+4 {
-				return fmt.Errorf("changelog position key %q: %w", k, window.ErrCorrupt)
-			}
-			part := int32(binary.BigEndian.Uint32(k[len(prefix):]))
-			err := it.Item().Value(func(v []byte) error {
-				if len(v) != 8 {
-					return fmt.Errorf("changelog position of %d bytes: %w", len(v), window.ErrCorrupt)
-				}
-				out[part] = int64(binary.BigEndian.Uint64(v))
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	out, err := s.byPartition(changelogPrefix(view))
 	if err != nil {
 		return nil, fmt.Errorf("online store: read the changelog positions of %q: %w", view, err)
 	}
@@ -371,8 +359,10 @@ func offsetKey(stream string, partition int32) []byte {
 	return binary.BigEndian.AppendUint32(offsetPrefix(stream), uint32(partition))
 }
 
+func changelogPrefix(view string) []byte { return []byte("c\x00" + view + "\x00") }
+
 func changelogKey(view string, partition int32) []byte {
-	return binary.BigEndian.AppendUint32([]byte("c\x00"+view+"\x00"), uint32(partition))
+	return binary.BigEndian.AppendUint32(changelogPrefix(view), uint32(partition))
 }
 
 func dedupeKey(stream, id string) []byte { return []byte("d\x00" + stream + "\x00" + id) }

@@ -196,18 +196,29 @@ func (bf *backfiller) commit(ctx context.Context, rows []offline.Row, offsets ma
 	for i, c := range logs {
 		recs[i] = changeRecord(c)
 	}
+	var positions []position
+	fitted := true
 	if len(recs) > 0 {
 		produce := [][]*kgo.Record{recs}
 		sources := changelogSources(produce)
 		if err := e.producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			return fmt.Errorf("write changelogs: %w", err)
 		}
-		if err := e.advancePositions(b, produce, sources, bf.starts); err != nil {
+		var err error
+		if positions, err = e.advancedPositions(produce, sources, bf.starts); err != nil {
+			return err
+		}
+		if fitted, err = setPositions(b, positions); err != nil {
 			return err
 		}
 	}
 	if err := b.Commit(); err != nil {
 		return err
+	}
+	if !fitted {
+		if err := e.writePositions(positions); err != nil {
+			return err
+		}
 	}
 	committed = true
 	e.cache.seal()

@@ -354,7 +354,12 @@ func (e *Engine) commitBatch(ctx context.Context, bt *batch, produce [][]*kgo.Re
 			return fmt.Errorf("write dead letters, repartitioned events and changelogs: %w", err)
 		}
 	}
-	if err := e.advancePositions(bt.b, produce, sources, nil); err != nil {
+	positions, err := e.advancedPositions(produce, sources, nil)
+	if err != nil {
+		return err
+	}
+	fitted, err := setPositions(bt.b, positions)
+	if err != nil {
 		return err
 	}
 	start := time.Now()
@@ -362,6 +367,11 @@ func (e *Engine) commitBatch(ctx context.Context, bt *batch, produce [][]*kgo.Re
 		return err
 	}
 	e.commit.Observe(time.Since(start).Seconds())
+	if !fitted {
+		if err := e.writePositions(positions); err != nil {
+			return err
+		}
+	}
 	for s, n := range bt.out.applied {
 		e.events.WithLabelValues(s, "applied").Add(n)
 	}
@@ -424,16 +434,24 @@ type logRun struct {
 	sources     map[int32]bool // the source partitions they came from
 }
 
-// advancePositions moves the store's changelog position of each source
-// partition whose records the batch produced (sources: changelogSources)
-// past them, when they directly follow it and nothing came in between:
-// the store then holds the changelog up to the batch's end. Any other
-// writer in between (another worker sharing the changelog partition, a
-// member dropped from the group writing late) leaves the position where
-// it was, so a catch-up reads those entries too; so does a batch with no
-// room left in its transaction. A source partition without a position
-// takes, when given, the start of its changelog partition as one.
-func (e *Engine) advancePositions(b *online.Batch, produced [][]*kgo.Record, sources [][]int32, starts map[int32]int64) error {
+// position is how far the store holds a view's changelog for a source
+// partition (online.Batch.SetChangelogPosition).
+type position struct {
+	view      string
+	partition int32
+	next      int64
+}
+
+// advancedPositions returns the changelog positions that a batch moves:
+// those of the source partitions whose records it produced (sources:
+// changelogSources), to past the records, when they directly follow the
+// store's position and nothing came in between: the store then holds the
+// changelog up to the batch's end. Any other writer in between (another
+// worker sharing the changelog partition, a member dropped from the group
+// writing late) leaves the position where it was, so a catch-up reads
+// those entries too. A source partition without a position takes, when
+// given, the start of its changelog partition as one.
+func (e *Engine) advancedPositions(produced [][]*kgo.Record, sources [][]int32, starts map[int32]int64) ([]position, error) {
 	runs := map[string]map[int32]*logRun{}
 	for g, recs := range produced {
 		for i, r := range recs {
@@ -453,10 +471,11 @@ func (e *Engine) advancePositions(b *online.Batch, produced [][]*kgo.Record, sou
 			run.sources[sources[g][i]] = true
 		}
 	}
+	var out []position
 	for view, byPartition := range runs {
 		at, err := e.store.ChangelogPositions(view)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for cp, run := range byPartition {
 			if run.last-run.first+1 != int64(run.n) {
@@ -467,20 +486,40 @@ func (e *Engine) advancePositions(b *online.Batch, produced [][]*kgo.Record, sou
 				if !ok && starts != nil {
 					pos, ok = starts[cp], true
 				}
-				if !ok || pos != run.first {
-					continue
-				}
-				err := b.SetChangelogPosition(view, p, run.last+1)
-				if errors.Is(err, online.ErrBatchFull) {
-					return nil
-				}
-				if err != nil {
-					return err
+				if ok && pos == run.first {
+					out = append(out, position{view, p, run.last + 1})
 				}
 			}
 		}
 	}
-	return nil
+	return out, nil
+}
+
+// setPositions records positions in b and reports whether they fitted: a
+// batch with no room left records them after it commits, in a
+// transaction of their own (writePositions). Until then they lag, which
+// is safe: the store holds at least what they say.
+func setPositions(b *online.Batch, positions []position) (bool, error) {
+	for _, p := range positions {
+		err := b.SetChangelogPosition(p.view, p.partition, p.next)
+		if errors.Is(err, online.ErrBatchFull) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// writePositions records positions in a transaction of their own.
+func (e *Engine) writePositions(positions []position) error {
+	b := e.store.NewBatch()
+	defer b.Discard()
+	if _, err := setPositions(b, positions); err != nil {
+		return err
+	}
+	return b.Commit()
 }
 
 // offsetChanges puts the batch's new offsets into the view changelogs,

@@ -60,12 +60,11 @@ func TestPositionsAdvanceOnlyOverTheirOwnEntries(t *testing.T) {
 				set(p, pos)
 			}
 			produced, sources := records(tc.batch...)
-			b := e.store.NewBatch()
-			defer b.Discard()
-			if err := e.advancePositions(b, produced, sources, tc.starts); err != nil {
+			positions, err := e.advancedPositions(produced, sources, tc.starts)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := b.Commit(); err != nil {
+			if err := e.writePositions(positions); err != nil {
 				t.Fatal(err)
 			}
 			got, err := e.store.ChangelogPositions("user_clicks")

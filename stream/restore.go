@@ -20,13 +20,13 @@ import (
 // holds no state for (it never consumed it, or lost its disk) is rebuilt:
 // the entries of its changelog partition up to the last offsets are
 // applied, the offsets included, so consumption resumes where the last
-// owner committed instead of replaying the stream. A partition it holds
+// owner committed instead of replaying the stream. A partition it held
 // catches up: the entries written after the store's position in the
 // changelog (Batch.SetChangelogPosition), which another owner wrote
 // meanwhile, are applied the same way; one it holds without a position
-// (state of an older build, or of a backfill) is rebuilt over what it
-// holds. A changelog without offsets for a partition (a view that never
-// ran) leaves it to replay.
+// (state of an older build, or of a backfill behind other writers) is
+// rebuilt over what it holds. A changelog without offsets for a partition
+// (a view that never ran) leaves it to replay.
 func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[string][]int32) error {
 	// The batch in flight commits first: a restore writes offsets of its
 	// own, and the memory's are read again from the store afterwards.
@@ -59,77 +59,84 @@ func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[strin
 
 // restoreView applies the entries of a view's changelog partitions that
 // hold the given source partitions, up to the last offsets in each, and
-// returns how many it applied: from the start for partitions the store
-// holds no position of, from the position for the others. Each batch's
-// entries end with its offsets (batch.records), so entries after the last
-// offsets belong to a batch whose offsets were never written: its worker
-// died between the two, and never committed it. Left out, the batch is
-// replayed from the stream on top of the state before it; applied, it
-// would be counted twice. Every source partition's position becomes the
-// end of its changelog partition as listed here.
+// returns how many it applied. It reads a changelog partition from the
+// lowest position the store holds of those source partitions
+// (Batch.SetChangelogPosition): a position means the store holds every
+// entry before it, of every version of the view. A source partition
+// without one, or with one past the changelog's end (the topic was made
+// again), has its changelog partition read from the start, over what the
+// store holds. Each batch's entries end with its offsets (batch.records),
+// so entries after the last offsets belong to a batch whose offsets were
+// never written: its worker died between the two, and never committed it.
+// Left out, the batch is replayed from the stream on top of the state
+// before it; applied, it would be counted twice.
 func (e *Engine) restoreView(ctx context.Context, cv *featurestore.CompiledView, parts []int32) (int, error) {
 	view := cv.View.Name
 	topic := kafka.ChangelogTopic(view)
-	ends, err := kafka.EndOffsets(ctx, e.producer, topic)
-	if err != nil || len(ends[topic]) == 0 { // no changelog yet
+	listed, err := kafka.EndOffsets(ctx, e.producer, topic)
+	if err != nil || len(listed[topic]) == 0 { // no changelog yet
 		return 0, err
 	}
+	ends := listed[topic]
 	n, err := kafka.Partitions(ctx, e.producer, topic)
 	if err != nil {
 		return 0, err
 	}
-	full, since, err := e.restoreFrom(cv, parts)
+	at, err := e.store.ChangelogPositions(view)
 	if err != nil {
 		return 0, err
 	}
-	start, end, err := e.changelogSpan(ctx, topic, n, full, ends[topic])
-	if err != nil {
-		return 0, err
-	}
-	for p, pos := range since {
+	var full []int32
+	since := map[int32]int64{}
+	for _, p := range parts {
 		cp := p % n
-		if _, taken := start[cp]; !taken && pos < ends[topic][cp] {
-			start[cp], end[cp] = pos, ends[topic][cp]
+		pos, ok := at[p]
+		if !ok || pos > ends[cp] {
+			full = append(full, p)
+			continue
+		}
+		if low, seen := since[cp]; !seen || pos < low {
+			since[cp] = pos
 		}
 	}
-	positions := map[int32]int64{}
-	for _, p := range parts {
-		positions[p] = ends[topic][p%n]
+	start, end, err := e.changelogSpan(ctx, topic, n, full, ends)
+	if err != nil {
+		return 0, err
+	}
+	for cp, pos := range since {
+		if _, taken := start[cp]; !taken && pos < ends[cp] {
+			start[cp], end[cp] = pos, ends[cp]
+		}
 	}
 	upTo, err := e.lastOffsets(ctx, topic, start, end)
 	if err != nil {
 		return 0, err
 	}
-	applied, err := e.applyChangelog(ctx, view, topic, start, upTo, positions)
+	applied, err := e.applyChangelog(ctx, view, topic, start, upTo, restoredPositions(parts, n, ends, start, upTo))
 	if applied > 0 {
 		e.logger.Info("restored state from changelog", "view", view, "changelog_partitions", slices.Sorted(maps.Keys(upTo)), "entries", applied)
 	}
 	return applied, err
 }
 
-// restoreFrom sorts source partitions of a view into those to restore in
-// full (no offsets in the store, or no changelog position) and those to
-// catch up from their position.
-func (e *Engine) restoreFrom(cv *featurestore.CompiledView, parts []int32) (full []int32, since map[int32]int64, err error) {
-	offs, err := e.store.Offsets(viewKey(cv))
-	if err != nil {
-		return nil, nil, err
-	}
-	at, err := e.store.ChangelogPositions(cv.View.Name)
-	if err != nil {
-		return nil, nil, err
-	}
-	since = map[int32]int64{}
+// restoredPositions is how far the store holds each source partition's
+// changelog partition once a restore read it from start and applied it up
+// to upTo: to upTo where it found offsets; where it read none, only to
+// where it began (what follows may be a batch still being written); to the
+// end where there was nothing to read.
+func restoredPositions(parts []int32, n int32, ends, start, upTo map[int32]int64) map[int32]int64 {
+	out := map[int32]int64{}
 	for _, p := range parts {
-		_, held := offs[p]
-		pos, known := at[p]
-		if held && known {
-			since[p] = pos
+		cp := p % n
+		if pos, ok := upTo[cp]; ok {
+			out[p] = pos
+		} else if pos, ok := start[cp]; ok {
+			out[p] = pos
 		} else {
-			full = append(full, p)
+			out[p] = ends[cp]
 		}
 	}
-	return full, since, nil
+	return out
 }
 
 // applyChangelog applies the entries of a view's changelog partitions

@@ -269,7 +269,11 @@ func (b *Batch) Apply(key, value []byte, expiresAt uint64) error {
 		}
 	}
 	if value == nil {
-		return b.txn.Delete(key)
+		err := b.txn.Delete(key)
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			return ErrBatchFull
+		}
+		return err
 	}
 	return b.set(&badger.Entry{Key: key, Value: append([]byte(nil), value...), ExpiresAt: expiresAt})
 }

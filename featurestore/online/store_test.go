@@ -562,3 +562,24 @@ func readWholeBatches(t *testing.T, staged bool) {
 		t.Errorf("Offsets after %d batches = %v, %v", batches, offs, err)
 	}
 }
+
+// TestApplyDeletionsFillABatch applies changelog deletions until the batch
+// is full: it must say so with ErrBatchFull, as for writes, so that a
+// restore commits and goes on in a new batch.
+func TestApplyDeletionsFillABatch(t *testing.T) {
+	s := newStore(t)
+	b := s.NewBatch()
+	defer b.Discard()
+	for n := 0; ; n++ {
+		err := b.Apply(fmt.Appendf(nil, "t\x00v\x00%0200d", n), nil, 0)
+		if errors.Is(err, online.ErrBatchFull) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("deletion %d: %v", n, err)
+		}
+		if n > 10_000_000 {
+			t.Fatal("the batch never filled up")
+		}
+	}
+}

@@ -153,15 +153,6 @@ func (r *Registry) Marked(m ReadyMark) bool {
 	return p != nil && p.marked[m.Partition]
 }
 
-// Begun reports whether some partition of a view version is marked: a
-// worker has built the version and caught up there.
-func (r *Registry) Begun(view string, version int) bool {
-	r.readyMu.Lock()
-	defer r.readyMu.Unlock()
-	p := r.ready[readyKey{view, version, false}]
-	return p != nil && len(p.marked) > 0
-}
-
 // Ready reports whether every partition of a view version is marked.
 func (r *Registry) Ready(view string, version int) bool {
 	r.readyMu.Lock()

@@ -26,10 +26,10 @@ const backfillBatchRows = 4096
 
 // prepare backfills, from the offline history, every view version of the
 // topology that has consumed nothing yet (a new view, or a new version of
-// one) and that no worker has marked ready anywhere: it then serves its
-// history without the stream's topic having to retain it, and consumption
-// goes on from where the history ends. Views keyed by another entity than
-// their stream's replay their repartition topic instead.
+// one): it then serves its history without the stream's topic having to
+// retain it, and consumption goes on from where the history ends. Views
+// keyed by another entity than their stream's replay their repartition
+// topic instead.
 func (e *Engine) prepare(ctx context.Context, topo *topology) error {
 	// Marks follow the topology being consumed from now on, also while no
 	// record arrives.
@@ -52,14 +52,6 @@ func (e *Engine) prepare(ctx context.Context, topo *topology) error {
 				return err
 			}
 			if len(offs) > 0 {
-				continue
-			}
-			if e.job.registry.Begun(cv.View.Name, cv.View.Version) {
-				// Another worker has built it, and its changelog holds
-				// the history and what came after: assigned partitions
-				// are restored from there. Backfilled here, the
-				// history's entries would land after the newer ones.
-				e.logger.Info("feature view version built elsewhere: restored from its changelog", "view", cv.View.Name, "version", cv.View.Version)
 				continue
 			}
 			if err := e.backfill(ctx, job, cv); err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/featurestore/offline"
-	"github.com/sluicehq/sluice/featurestore/online"
 	"github.com/sluicehq/sluice/schemas"
 	"github.com/sluicehq/sluice/stream"
 	"github.com/sluicehq/sluice/testkit"
@@ -138,70 +137,6 @@ func TestBackfillManyRows(t *testing.T) {
 	for _, u := range []string{"u00000", "u12345", "u29999"} {
 		if got := read(t, store, repo, "user_clicks", u, ts*1000+n*1000+1); got[1].V != int64(1) {
 			t.Errorf("%s: count %v, want 1", u, got[1].V)
-		}
-	}
-}
-
-// TestLaterWorkerTakesABuiltVersionFromTheChangelog starts a second worker,
-// with an empty store and the same history, after the first has built a
-// view version from the history and gone on with the stream: the second
-// must take the version from the changelog, not backfill the history
-// again behind the first worker's newer entries.
-func TestLaterWorkerTakesABuiltVersionFromTheChangelog(t *testing.T) {
-	h := newHarness(t, repoYAML)
-	ts := time.Now().Add(-time.Minute).UnixMilli()
-	var recs []*kgo.Record
-	for i := range 6 {
-		c := click("a", fmt.Sprintf("e%d", i), i+1, ts+int64(i))
-		recs = append(recs, &kgo.Record{Topic: "clicks", Key: []byte(c.user), Value: []byte(c.value)})
-	}
-	if err := h.producer.ProduceSync(t.Context(), recs[:3]...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	var rows []offline.Row
-	offsets := map[int32]int64{}
-	for i, r := range recs[:3] {
-		rows = append(rows, row("a", fmt.Sprintf("e%d", i), int64(i+1), ts+int64(i), r.Partition, r.Offset))
-		offsets[r.Partition] = r.Offset + 1
-	}
-	reads := 0
-	history := func(_ context.Context, _ string, _ *schemas.Schema, fn func(*offline.Row) error) (map[int32]int64, error) {
-		reads++
-		for i := range rows {
-			if err := fn(&rows[i]); err != nil {
-				return nil, err
-			}
-		}
-		return offsets, nil
-	}
-	if err := h.producer.ProduceSync(t.Context(), recs[3:]...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	first := testkit.OnlineStore(t)
-	stop := runEngineWith(t, h, first, stream.Options{History: history})
-	err := testkit.Eventually(t.Context(), 20*time.Second, func() error {
-		if !h.registry.Begun("user_clicks", 1) {
-			return fmt.Errorf("user_clicks version 1 not marked ready")
-		}
-		return nil
-	})
-	stop()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	later := testkit.OnlineStore(t)
-	defer runEngineWith(t, h, later, stream.Options{History: history})()
-	if reads != 1 {
-		t.Errorf("history read %d times, want once (by the first worker)", reads)
-	}
-	// Two hours on, reads take the tiles and base alone, without raw
-	// events.
-	at := ts*1000 + 2*time.Hour.Microseconds()
-	for name, store := range map[string]*online.Store{"first": first, "later": later} {
-		got := read(t, store, h.registry.Repo(), "user_clicks", "a", at)
-		if got[0].V != int64(21) || got[1].V != int64(6) {
-			t.Errorf("%s worker: total %v count %v, want 21 and 6", name, got[0].V, got[1].V)
 		}
 	}
 }

@@ -3,6 +3,3 @@ package stream
 // StartRegistry gives the package's external tests the broker and
 // registry set-up of its internal ones.
 var StartRegistry = startRegistry
-
-// ViewKey names a view version's progress in the store.
-var ViewKey = viewKey

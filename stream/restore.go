@@ -24,9 +24,8 @@ import (
 // catches up: the entries written after the store's position in the
 // changelog (Batch.SetChangelogPosition), which another owner wrote
 // meanwhile, are applied the same way; one it holds without a position
-// (state of an older build, or of a backfill behind other writers) is
-// rebuilt over what it holds. A changelog without offsets for a partition
-// (a view that never ran) leaves it to replay.
+// resumes from its own offsets. A changelog without offsets for a
+// partition (a view that never ran) leaves it to replay.
 func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[string][]int32) error {
 	// The batch in flight commits first: a restore writes offsets of its
 	// own, and the memory's are read again from the store afterwards.
@@ -59,13 +58,11 @@ func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[strin
 
 // restoreView applies the entries of a view's changelog partitions that
 // hold the given source partitions, up to the last offsets in each, and
-// returns how many it applied. It reads a changelog partition from the
-// lowest position the store holds of those source partitions
-// (Batch.SetChangelogPosition): a position means the store holds every
-// entry before it, of every version of the view. A source partition
-// without one, or with one past the changelog's end (the topic was made
-// again), has its changelog partition read from the start, over what the
-// store holds. Each batch's entries end with its offsets (batch.records),
+// returns how many it applied: from the start for partitions the store
+// holds nothing of, from the lowest position the store holds of those
+// source partitions (Batch.SetChangelogPosition) for the others
+// (restoreFrom). A position means the store holds every entry before it,
+// of every version of the view. Each batch's entries end with its offsets (batch.records),
 // so entries after the last offsets belong to a batch whose offsets were
 // never written: its worker died between the two, and never committed it.
 // Left out, the batch is replayed from the stream on top of the state
@@ -82,22 +79,9 @@ func (e *Engine) restoreView(ctx context.Context, cv *featurestore.CompiledView,
 	if err != nil {
 		return 0, err
 	}
-	at, err := e.store.ChangelogPositions(view)
+	full, since, read, err := e.restoreFrom(cv, parts, n, ends)
 	if err != nil {
 		return 0, err
-	}
-	var full []int32
-	since := map[int32]int64{}
-	for _, p := range parts {
-		cp := p % n
-		pos, ok := at[p]
-		if !ok || pos > ends[cp] {
-			full = append(full, p)
-			continue
-		}
-		if low, seen := since[cp]; !seen || pos < low {
-			since[cp] = pos
-		}
 	}
 	start, end, err := e.changelogSpan(ctx, topic, n, full, ends)
 	if err != nil {
@@ -112,11 +96,49 @@ func (e *Engine) restoreView(ctx context.Context, cv *featurestore.CompiledView,
 	if err != nil {
 		return 0, err
 	}
-	applied, err := e.applyChangelog(ctx, view, topic, start, upTo, restoredPositions(parts, n, ends, start, upTo))
+	applied, err := e.applyChangelog(ctx, view, topic, start, upTo, restoredPositions(read, n, ends, start, upTo))
 	if applied > 0 {
 		e.logger.Info("restored state from changelog", "view", view, "changelog_partitions", slices.Sorted(maps.Keys(upTo)), "entries", applied)
 	}
 	return applied, err
+}
+
+// restoreFrom sorts the source partitions of a view: those the store
+// holds nothing of are restored in full; those it holds a position of
+// (Batch.SetChangelogPosition) catch up from it, each changelog partition
+// from the lowest of them (since); read lists both. A partition the store
+// holds offsets but no position of (a store of an older build, a backfill
+// behind other writers) resumes from its own offsets, as do those whose
+// position lies past the changelog's end (the topic was made again):
+// restored over what the store holds, its state would take the last
+// offsets in the changelog, which may be older than entries before them.
+func (e *Engine) restoreFrom(cv *featurestore.CompiledView, parts []int32, n int32, ends map[int32]int64) (full []int32, since map[int32]int64, read []int32, err error) {
+	offs, err := e.store.Offsets(viewKey(cv))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	at, err := e.store.ChangelogPositions(cv.View.Name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	since = map[int32]int64{}
+	for _, p := range parts {
+		cp := p % n
+		pos, known := at[p]
+		_, held := offs[p]
+		switch {
+		case known && pos <= ends[cp]:
+			if low, seen := since[cp]; !seen || pos < low {
+				since[cp] = pos
+			}
+		case held:
+			continue
+		default:
+			full = append(full, p)
+		}
+		read = append(read, p)
+	}
+	return full, since, read, nil
 }
 
 // restoredPositions is how far the store holds each source partition's

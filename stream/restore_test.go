@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connectors/kafka"
-	"github.com/sluicehq/sluice/featurestore"
 	"github.com/sluicehq/sluice/stream"
 	"github.com/sluicehq/sluice/testkit"
 )
@@ -245,8 +244,10 @@ func TestReturningWorkerCatchesUp(t *testing.T) {
 			t.Errorf("user %s on the returning worker: total %v count %v, want %d and %d", u, got[0].V, got[1].V, w[0], w[1])
 		}
 	}
-	if got := counter(t, reg, "sluice_stream_restored_entries_total", nil); got == 0 {
-		t.Error("sluice_stream_restored_entries_total = 0, want the entries the other worker wrote")
+	// The catch-up reads what the other worker wrote, not the whole log.
+	all := len(consumeAll(t, h, kafka.ChangelogTopic("user_clicks")))
+	if got := counter(t, reg, "sluice_stream_restored_entries_total", nil); got == 0 || got >= float64(all) {
+		t.Errorf("sluice_stream_restored_entries_total = %v, want the other worker's entries, fewer than the changelog's %d", got, all)
 	}
 	if got := counter(t, reg, "sluice_stream_events_total", nil); got != 0 {
 		t.Errorf("returning worker consumed %v records, want 0", got)
@@ -303,53 +304,5 @@ func TestCatchUpLeavesOutAnUnfinishedBatch(t *testing.T) {
 	}
 	if got := counter(t, reg, "sluice_stream_restored_entries_total", nil); got == 0 {
 		t.Error("the returning worker read nothing from the changelog, want the other worker's entries")
-	}
-}
-
-// TestHeldPartitionWithoutPositionIsRestored gives a worker partitions its
-// store holds offsets of but no changelog position, as a store of an
-// older build does: it must restore them from the changelog rather than
-// resume from its own offsets on state it does not have.
-func TestHeldPartitionWithoutPositionIsRestored(t *testing.T) {
-	h := newHarness(t, repoYAML)
-	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
-	var first, second []rec
-	for i := range 10 {
-		first = append(first, click("a", fmt.Sprintf("f%d", i), i+1, ts+int64(i)))
-		second = append(second, click("a", fmt.Sprintf("s%d", i), i+11, ts+int64(10+i)))
-	}
-	worker := testkit.OnlineStore(t)
-	h.produce(t, first...)
-	runEngine(t, h, worker)()
-	h.produce(t, second...)
-	runEngine(t, h, testkit.OnlineStore(t))()
-
-	// The first worker's offsets after first, and nothing else.
-	older := testkit.OnlineStore(t)
-	b := older.NewBatch()
-	defer b.Discard()
-	cv, err := featurestore.Compile(h.registry.Repo(), "user_clicks")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"clicks", stream.ViewKey(cv)} {
-		offs, err := worker.Offsets(name)
-		if err != nil || len(offs) == 0 {
-			t.Fatalf("offsets of %s: %v, %v", name, offs, err)
-		}
-		for p, next := range offs {
-			if err := b.SetOffset(name, p, next); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := b.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	defer runEngine(t, h, older)()
-
-	got := read(t, older, h.registry.Repo(), "user_clicks", "a", ts*1000+1_000_000)
-	if got[0].V != int64(210) || got[1].V != int64(20) {
-		t.Errorf("store without positions: total %v count %v, want 210 and 20", got[0].V, got[1].V)
 	}
 }

@@ -78,8 +78,15 @@ func TestPreviousVersionServesUntilTheNewOneCatchesUp(t *testing.T) {
 	if got := total(prev); got != int64(3) {
 		t.Errorf("version 1 total %v, want 3: only the current version is applied", got)
 	}
-	if got := serveU1(t, mux); got != "7 4" {
-		t.Errorf("served after version 2 caught up: %s, want 7 4", got)
+	// Serving checks a version that is catching up again every 100 ms.
+	err = testkit.Eventually(t.Context(), 5*time.Second, func() error {
+		if got := serveU1(t, mux); got != "7 4" {
+			return fmt.Errorf("served after version 2 caught up: %s, want 7 4", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
 	}
 }
 

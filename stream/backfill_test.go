@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/connectors/kafka"
 	"github.com/sluicehq/sluice/featurestore/offline"
 	"github.com/sluicehq/sluice/schemas"
 	"github.com/sluicehq/sluice/stream"
@@ -139,4 +141,124 @@ func TestBackfillManyRows(t *testing.T) {
 			t.Errorf("%s: count %v, want 1", u, got[1].V)
 		}
 	}
+}
+
+// TestAnotherWorkersBackfillLeavesHeldStateAlone appends to the changelog
+// what another worker's backfill of the same history writes, behind a
+// worker's own entries for events after the history; the worker, back on
+// its partitions, must keep its state rather than take the history's
+// older values and offsets (and then skip the later events as seen).
+func TestAnotherWorkersBackfillLeavesHeldStateAlone(t *testing.T) {
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	h := newHarness(t, repoYAML)
+	var past, later []rec
+	for i := range 12 {
+		past = append(past, click(fmt.Sprintf("u%d", i%6), fmt.Sprintf("h%d", i), 1, ts+int64(i)))
+		later = append(later, click(fmt.Sprintf("u%d", i%6), fmt.Sprintf("l%d", i), 100, ts+int64(20+i)))
+	}
+	h.produce(t, past...)
+	rows, offsets := historyOf(t, h)
+	history := func(_ context.Context, _ string, _ *schemas.Schema, fn func(*offline.Row) error) (map[int32]int64, error) {
+		for i := range rows {
+			if err := fn(&rows[i]); err != nil {
+				return nil, err
+			}
+		}
+		return offsets, nil
+	}
+	h.produce(t, later...)
+	store := testkit.OnlineStore(t)
+	runEngineWith(t, h, store, stream.Options{History: history})()
+
+	// The other worker's backfill, on a broker of its own.
+	other := newHarness(t, repoYAML)
+	otherStore := testkit.OnlineStore(t)
+	stop := runEngineWith(t, other, otherStore, stream.Options{History: history})
+	err := testkit.Eventually(t.Context(), 20*time.Second, func() error {
+		offs, err := otherStore.Offsets("view.user_clicks.1")
+		if err == nil && len(offs) == 0 {
+			err = fmt.Errorf("the other worker has not backfilled yet")
+		}
+		return err
+	})
+	stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var foreign []*kgo.Record
+	for _, r := range consumeAll(t, other, kafka.ChangelogTopic("user_clicks")) {
+		foreign = append(foreign, &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: r.Headers})
+	}
+	if err := h.producer.ProduceSync(t.Context(), foreign...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	defer runEngineWith(t, h, store, stream.Options{History: history})()
+	// The engine is caught up before it is assigned its partitions: wait
+	// for the assignment to have looked at the changelog (positions at its
+	// end) and for consumption to be back at the topic's end.
+	logEnds, err := kafka.EndOffsets(t.Context(), h.producer, kafka.ChangelogTopic("user_clicks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topicEnds, err := kafka.EndOffsets(t.Context(), h.producer, "clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = testkit.Eventually(t.Context(), 20*time.Second, func() error {
+		at, err := store.ChangelogPositions("user_clicks")
+		if err != nil {
+			return err
+		}
+		offs, err := store.Offsets("view.user_clicks.1")
+		if err != nil {
+			return err
+		}
+		for _, r := range foreign {
+			if at[r.Partition] < logEnds[kafka.ChangelogTopic("user_clicks")][r.Partition] {
+				return fmt.Errorf("position of partition %d at %d", r.Partition, at[r.Partition])
+			}
+			if offs[r.Partition] < topicEnds["clicks"][r.Partition] {
+				return fmt.Errorf("partition %d consumed up to %d", r.Partition, offs[r.Partition])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := h.registry.Repo()
+	for u := range 6 {
+		got := read(t, store, repo, "user_clicks", fmt.Sprintf("u%d", u), ts*1000+time.Hour.Microseconds())
+		if got[0].V != int64(202) || got[1].V != int64(4) {
+			t.Errorf("u%d after the other backfill: total %v count %v, want 202 and 4", u, got[0].V, got[1].V)
+		}
+	}
+}
+
+// historyOf reads a harness's clicks topic back as offline history rows,
+// with the offsets they cover.
+func historyOf(t *testing.T, h *harness) ([]offline.Row, map[int32]int64) {
+	t.Helper()
+	var rows []offline.Row
+	offsets := map[int32]int64{}
+	for _, r := range consumeAll(t, h, "clicks") {
+		var ev struct {
+			User string `json:"user_id"`
+			N    int64  `json:"n"`
+			TS   int64  `json:"ts"`
+		}
+		if err := json.Unmarshal(r.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		id := ""
+		for _, hd := range r.Headers {
+			if hd.Key == kafka.HeaderEventID {
+				id = string(hd.Value)
+			}
+		}
+		rows = append(rows, row(ev.User, id, ev.N, ev.TS, r.Partition, r.Offset))
+		offsets[r.Partition] = max(offsets[r.Partition], r.Offset+1)
+	}
+	return rows, offsets
 }

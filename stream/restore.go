@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -79,15 +80,15 @@ func (e *Engine) restoreView(ctx context.Context, cv *featurestore.CompiledView,
 	if err != nil {
 		return 0, err
 	}
-	full, since, read, err := e.restoreFrom(cv, parts, n, ends)
+	plan, err := e.restoreFrom(cv, parts, n, ends)
 	if err != nil {
 		return 0, err
 	}
-	start, end, err := e.changelogSpan(ctx, topic, n, full, ends)
+	start, end, err := e.changelogSpan(ctx, topic, n, plan.full, ends)
 	if err != nil {
 		return 0, err
 	}
-	for cp, pos := range since {
+	for cp, pos := range plan.since {
 		if _, taken := start[cp]; !taken && pos < ends[cp] {
 			start[cp], end[cp] = pos, ends[cp]
 		}
@@ -96,49 +97,116 @@ func (e *Engine) restoreView(ctx context.Context, cv *featurestore.CompiledView,
 	if err != nil {
 		return 0, err
 	}
-	applied, err := e.applyChangelog(ctx, view, topic, start, upTo, restoredPositions(read, n, ends, start, upTo))
+	skip, err := e.superseded(ctx, topic, cv, plan, n, start, upTo)
+	if err != nil {
+		return 0, err
+	}
+	positions := restoredPositions(plan.read, n, ends, start, upTo)
+	for _, p := range plan.read {
+		if pos, ok := skip[p%n]; ok {
+			positions[p] = pos
+		}
+	}
+	for cp := range skip {
+		delete(upTo, cp)
+	}
+	applied, err := e.applyChangelog(ctx, view, topic, start, upTo, positions)
 	if applied > 0 {
 		e.logger.Info("restored state from changelog", "view", view, "changelog_partitions", slices.Sorted(maps.Keys(upTo)), "entries", applied)
 	}
 	return applied, err
 }
 
-// restoreFrom sorts the source partitions of a view: those the store
-// holds nothing of are restored in full; those it holds a position of
-// (Batch.SetChangelogPosition) catch up from it, each changelog partition
-// from the lowest of them (since); read lists both. A partition the store
-// holds offsets but no position of (a store of an older build, a backfill
+// restorePlan is how a restore reads a view's changelog partitions.
+type restorePlan struct {
+	full  []int32         // source partitions the store holds nothing of: read from the start
+	since map[int32]int64 // changelog partition: the lowest position to catch up from
+	read  []int32         // the source partitions read, full or since
+	own   map[int32]int64 // source partitions read since a position: the store's own next offset, where it has one
+}
+
+// restoreFrom plans a restore of the source partitions of a view: those
+// the store holds nothing of are restored in full; those it holds a
+// position of (Batch.SetChangelogPosition) catch up from it, each
+// changelog partition from the lowest of them. A partition the store holds
+// offsets but no position of (a store of an older build, a backfill
 // behind other writers) resumes from its own offsets, as do those whose
 // position lies past the changelog's end (the topic was made again):
 // restored over what the store holds, its state would take the last
 // offsets in the changelog, which may be older than entries before them.
-func (e *Engine) restoreFrom(cv *featurestore.CompiledView, parts []int32, n int32, ends map[int32]int64) (full []int32, since map[int32]int64, read []int32, err error) {
+func (e *Engine) restoreFrom(cv *featurestore.CompiledView, parts []int32, n int32, ends map[int32]int64) (*restorePlan, error) {
 	offs, err := e.store.Offsets(viewKey(cv))
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	at, err := e.store.ChangelogPositions(cv.View.Name)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	since = map[int32]int64{}
+	plan := &restorePlan{since: map[int32]int64{}, own: map[int32]int64{}}
 	for _, p := range parts {
 		cp := p % n
 		pos, known := at[p]
-		_, held := offs[p]
+		next, held := offs[p]
 		switch {
 		case known && pos <= ends[cp]:
-			if low, seen := since[cp]; !seen || pos < low {
-				since[cp] = pos
+			if low, seen := plan.since[cp]; !seen || pos < low {
+				plan.since[cp] = pos
+			}
+			if held {
+				plan.own[p] = next
 			}
 		case held:
 			continue
 		default:
-			full = append(full, p)
+			plan.full = append(plan.full, p)
 		}
-		read = append(read, p)
+		plan.read = append(plan.read, p)
 	}
-	return full, since, read, nil
+	return plan, nil
+}
+
+// superseded returns the changelog partitions, read since a position, whose
+// entries up to upTo the store has no use for: every source partition
+// they hold is one the store has offsets of, and no offsets there go past
+// the store's own. Their writers got no further than this worker; they are
+// a backfill of another worker behind this one's entries, or a dropped
+// member's late batch, and applied they would take the state back.
+func (e *Engine) superseded(ctx context.Context, topic string, cv *featurestore.CompiledView, plan *restorePlan, n int32, start, upTo map[int32]int64) (map[int32]int64, error) {
+	candidate := map[int32]bool{}
+	for cp := range plan.since {
+		if _, ok := upTo[cp]; ok {
+			candidate[cp] = true
+		}
+	}
+	want := map[string]int32{}
+	for _, p := range plan.read {
+		cp := p % n
+		if _, held := plan.own[p]; !held {
+			delete(candidate, cp)
+			continue
+		}
+		want[string(online.OffsetChange(cv.View.Name, viewKey(cv), p, 0).Key)] = p
+	}
+	from, to := map[int32]int64{}, map[int32]int64{}
+	for cp := range candidate {
+		from[cp], to[cp] = start[cp], upTo[cp]
+	}
+	err := e.readChangelog(ctx, topic, from, to, func(r *kgo.Record) error {
+		p, ok := want[string(r.Key)]
+		if ok && len(r.Value) == 8 && int64(binary.BigEndian.Uint64(r.Value)) > plan.own[p] {
+			delete(candidate, r.Partition)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]int64{}
+	for cp := range candidate {
+		out[cp] = upTo[cp]
+	}
+	return out, nil
 }
 
 // restoredPositions is how far the store holds each source partition's

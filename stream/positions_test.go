@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connectors/kafka"
+	"github.com/sluicehq/sluice/featurestore/online"
 	"github.com/sluicehq/sluice/testkit"
 )
 
@@ -75,5 +76,62 @@ func TestPositionsAdvanceOnlyOverTheirOwnEntries(t *testing.T) {
 				t.Errorf("positions (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestOffsetsOf reads the progress name and partition back from offsets
+// entries' keys, and refuses other keys.
+func TestOffsetsOf(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    int32
+	}{{"clicks", 0}, {"view.user_clicks.3", 11}, {"reroute.v.1", 1 << 20}} {
+		key := online.OffsetChange("v", tc.name, tc.p, 42).Key
+		name, p, ok := offsetsOf(key)
+		if !ok || name != tc.name || p != tc.p {
+			t.Errorf("offsetsOf(%q) = %q, %d, %v; want %q, %d", key, name, p, ok, tc.name, tc.p)
+		}
+	}
+	for _, key := range []string{"", "o", "t\x00v\x00\x00\x00\x00\x01", "o\x00x"} {
+		if _, _, ok := offsetsOf([]byte(key)); ok {
+			t.Errorf("offsetsOf(%q) took a key that is not offsets", key)
+		}
+	}
+}
+
+// TestSupersededEntries checks which changelog entries after a position a
+// catch-up passes over: those whose offsets go no further than the
+// store's own, for every progress name they carry.
+func TestSupersededEntries(t *testing.T) {
+	e, _, manual := newTestEngine(t, clicksRepo)
+	topic := kafka.ChangelogTopic("user_clicks")
+	setOffsets(t, e, 0, map[string]int64{"view.user_clicks.1": 10})
+	setOffsets(t, e, 1, map[string]int64{"view.user_clicks.1": 10})
+	offsets := func(p int32, name string, next int64) *kgo.Record {
+		c := online.OffsetChange("user_clicks", name, p, next)
+		return &kgo.Record{Topic: topic, Partition: p, Key: c.Key, Value: c.Value}
+	}
+	// Partition 0: a backfill that got to 5. Partition 1: the same, then
+	// entries of another version the store holds nothing of.
+	recs := []*kgo.Record{
+		offsets(0, "view.user_clicks.1", 5),
+		offsets(1, "view.user_clicks.1", 5),
+		offsets(1, "view.user_clicks.2", 3),
+	}
+	if err := manual.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	plan := &restorePlan{
+		since: map[int32]int64{0: 0, 1: 0},
+		read:  []int32{0, 1},
+		own:   map[int32]int64{0: 10, 1: 10},
+	}
+	upTo := map[int32]int64{0: 1, 1: 2}
+	got, err := e.superseded(t.Context(), topic, plan, kafka.DefaultPartitions, map[int32]int64{0: 0, 1: 0}, upTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[int32]int64{0: 1}, got); diff != "" {
+		t.Errorf("superseded (-want +got):\n%s", diff)
 	}
 }

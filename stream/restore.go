@@ -97,7 +97,7 @@ func (e *Engine) restoreView(ctx context.Context, cv *featurestore.CompiledView,
 	if err != nil {
 		return 0, err
 	}
-	skip, err := e.superseded(ctx, topic, cv, plan, n, start, upTo)
+	skip, err := e.superseded(ctx, topic, plan, n, start, upTo)
 	if err != nil {
 		return 0, err
 	}
@@ -168,33 +168,41 @@ func (e *Engine) restoreFrom(cv *featurestore.CompiledView, parts []int32, n int
 
 // superseded returns the changelog partitions, read since a position, whose
 // entries up to upTo the store has no use for: every source partition
-// they hold is one the store has offsets of, and no offsets there go past
-// the store's own. Their writers got no further than this worker; they are
-// a backfill of another worker behind this one's entries, or a dropped
-// member's late batch, and applied they would take the state back.
-func (e *Engine) superseded(ctx context.Context, topic string, cv *featurestore.CompiledView, plan *restorePlan, n int32, start, upTo map[int32]int64) (map[int32]int64, error) {
+// they hold is one the store has offsets of, and no offsets there, of any
+// progress name, go past the store's own. Their writers got no further
+// than this worker; they are a backfill of another worker behind this
+// one's entries, or a dropped member's late batch, and applied they would
+// take the state back.
+func (e *Engine) superseded(ctx context.Context, topic string, plan *restorePlan, n int32, start, upTo map[int32]int64) (map[int32]int64, error) {
 	candidate := map[int32]bool{}
 	for cp := range plan.since {
 		if _, ok := upTo[cp]; ok {
 			candidate[cp] = true
 		}
 	}
-	want := map[string]int32{}
 	for _, p := range plan.read {
-		cp := p % n
 		if _, held := plan.own[p]; !held {
-			delete(candidate, cp)
-			continue
+			delete(candidate, p%n)
 		}
-		want[string(online.OffsetChange(cv.View.Name, viewKey(cv), p, 0).Key)] = p
 	}
 	from, to := map[int32]int64{}, map[int32]int64{}
 	for cp := range candidate {
 		from[cp], to[cp] = start[cp], upTo[cp]
 	}
+	own := map[string]map[int32]int64{} // by progress name, read when first needed
 	err := e.readChangelog(ctx, topic, from, to, func(r *kgo.Record) error {
-		p, ok := want[string(r.Key)]
-		if ok && len(r.Value) == 8 && int64(binary.BigEndian.Uint64(r.Value)) > plan.own[p] {
+		name, p, ok := offsetsOf(r.Key)
+		if !ok || len(r.Value) != 8 {
+			return nil
+		}
+		if own[name] == nil {
+			offs, err := e.store.Offsets(name)
+			if err != nil {
+				return err
+			}
+			own[name] = offs
+		}
+		if next, held := own[name][p]; !held || int64(binary.BigEndian.Uint64(r.Value)) > next {
 			delete(candidate, r.Partition)
 		}
 		return nil
@@ -207,6 +215,15 @@ func (e *Engine) superseded(ctx context.Context, topic string, cv *featurestore.
 		out[cp] = upTo[cp]
 	}
 	return out, nil
+}
+
+// offsetsOf reads the progress name and source partition of an offsets
+// entry's key (online.OffsetChange).
+func offsetsOf(key []byte) (name string, partition int32, ok bool) {
+	if !isOffsetsKey(key) || len(key) < 2+1+4 || key[1] != 0 || key[len(key)-5] != 0 {
+		return "", 0, false
+	}
+	return string(key[2 : len(key)-5]), int32(binary.BigEndian.Uint32(key[len(key)-4:])), true
 }
 
 // restoredPositions is how far the store holds each source partition's
@@ -301,7 +318,9 @@ func (e *Engine) changelogSpan(ctx context.Context, topic string, n int32, sourc
 	return start, end, nil
 }
 
-func isOffsets(r *kgo.Record) bool { return len(r.Key) > 0 && r.Key[0] == 'o' }
+func isOffsets(r *kgo.Record) bool { return isOffsetsKey(r.Key) }
+
+func isOffsetsKey(k []byte) bool { return len(k) > 0 && k[0] == 'o' }
 
 // tailWindow is how many entries from a changelog partition's end
 // lastOffsets reads first; it reads four times as many each time it finds

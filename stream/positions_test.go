@@ -79,26 +79,6 @@ func TestPositionsAdvanceOnlyOverTheirOwnEntries(t *testing.T) {
 	}
 }
 
-// TestOffsetsOf reads the progress name and partition back from offsets
-// entries' keys, and refuses other keys.
-func TestOffsetsOf(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		p    int32
-	}{{"clicks", 0}, {"view.user_clicks.3", 11}, {"reroute.v.1", 1 << 20}} {
-		key := online.OffsetChange("v", tc.name, tc.p, 42).Key
-		name, p, ok := offsetsOf(key)
-		if !ok || name != tc.name || p != tc.p {
-			t.Errorf("offsetsOf(%q) = %q, %d, %v; want %q, %d", key, name, p, ok, tc.name, tc.p)
-		}
-	}
-	for _, key := range []string{"", "o", "t\x00v\x00\x00\x00\x00\x01", "o\x00x"} {
-		if _, _, ok := offsetsOf([]byte(key)); ok {
-			t.Errorf("offsetsOf(%q) took a key that is not offsets", key)
-		}
-	}
-}
-
 // TestSupersededEntries checks which changelog entries after a position a
 // catch-up passes over: those whose offsets go no further than the
 // store's own, for every progress name they carry.

@@ -191,7 +191,7 @@ func (e *Engine) superseded(ctx context.Context, topic string, plan *restorePlan
 	}
 	own := map[string]map[int32]int64{} // by progress name, read when first needed
 	err := e.readChangelog(ctx, topic, from, to, func(r *kgo.Record) error {
-		name, p, ok := offsetsOf(r.Key)
+		name, p, ok := online.OffsetOf(r.Key)
 		if !ok || len(r.Value) != 8 {
 			return nil
 		}
@@ -215,15 +215,6 @@ func (e *Engine) superseded(ctx context.Context, topic string, plan *restorePlan
 		out[cp] = upTo[cp]
 	}
 	return out, nil
-}
-
-// offsetsOf reads the progress name and source partition of an offsets
-// entry's key (online.OffsetChange).
-func offsetsOf(key []byte) (name string, partition int32, ok bool) {
-	if !isOffsetsKey(key) || len(key) < 2+1+4 || key[1] != 0 || key[len(key)-5] != 0 {
-		return "", 0, false
-	}
-	return string(key[2 : len(key)-5]), int32(binary.BigEndian.Uint32(key[len(key)-4:])), true
 }
 
 // restoredPositions is how far the store holds each source partition's
@@ -318,9 +309,7 @@ func (e *Engine) changelogSpan(ctx context.Context, topic string, n int32, sourc
 	return start, end, nil
 }
 
-func isOffsets(r *kgo.Record) bool { return isOffsetsKey(r.Key) }
-
-func isOffsetsKey(k []byte) bool { return len(k) > 0 && k[0] == 'o' }
+func isOffsets(r *kgo.Record) bool { return len(r.Key) > 0 && r.Key[0] == 'o' }
 
 // tailWindow is how many entries from a changelog partition's end
 // lastOffsets reads first; it reads four times as many each time it finds

@@ -363,6 +363,15 @@ func offsetKey(stream string, partition int32) []byte {
 	return binary.BigEndian.AppendUint32(offsetPrefix(stream), uint32(partition))
 }
 
+// OffsetOf reads the progress name and partition back from the key of an
+// offsets entry (OffsetChange), and reports whether it is one.
+func OffsetOf(key []byte) (name string, partition int32, ok bool) {
+	if len(key) < 2+1+4 || key[0] != 'o' || key[1] != 0 || key[len(key)-5] != 0 {
+		return "", 0, false
+	}
+	return string(key[2 : len(key)-5]), int32(binary.BigEndian.Uint32(key[len(key)-4:])), true
+}
+
 func changelogPrefix(view string) []byte { return []byte("c\x00" + view + "\x00") }
 
 func changelogKey(view string, partition int32) []byte {

@@ -583,3 +583,23 @@ func TestApplyDeletionsFillABatch(t *testing.T) {
 		}
 	}
 }
+
+// TestOffsetOf reads the progress name and partition back from offsets
+// entries' keys, and refuses other keys.
+func TestOffsetOf(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    int32
+	}{{"clicks", 0}, {"view.user_clicks.3", 11}, {"reroute.v.1", 1 << 20}} {
+		key := online.OffsetChange("v", tc.name, tc.p, 42).Key
+		name, p, ok := online.OffsetOf(key)
+		if !ok || name != tc.name || p != tc.p {
+			t.Errorf("OffsetOf(%q) = %q, %d, %v; want %q, %d", key, name, p, ok, tc.name, tc.p)
+		}
+	}
+	for _, key := range []string{"", "o", "t\x00v\x00\x00\x00\x00\x01", "o\x00x"} {
+		if _, _, ok := online.OffsetOf([]byte(key)); ok {
+			t.Errorf("OffsetOf(%q) took a key that is not offsets", key)
+		}
+	}
+}

@@ -197,7 +197,6 @@ func (bf *backfiller) commit(ctx context.Context, rows []offline.Row, offsets ma
 		recs[i] = changeRecord(c)
 	}
 	var positions []position
-	fitted := true
 	if len(recs) > 0 {
 		produce := [][]*kgo.Record{recs}
 		sources := changelogSources(produce)
@@ -208,17 +207,9 @@ func (bf *backfiller) commit(ctx context.Context, rows []offline.Row, offsets ma
 		if positions, err = e.advancedPositions(produce, sources, bf.starts); err != nil {
 			return err
 		}
-		if fitted, err = setPositions(b, positions); err != nil {
-			return err
-		}
 	}
-	if err := b.Commit(); err != nil {
+	if err := e.commitWithPositions(b, positions); err != nil {
 		return err
-	}
-	if !fitted {
-		if err := e.writePositions(positions); err != nil {
-			return err
-		}
 	}
 	committed = true
 	e.cache.seal()

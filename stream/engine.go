@@ -358,20 +358,11 @@ func (e *Engine) commitBatch(ctx context.Context, bt *batch, produce [][]*kgo.Re
 	if err != nil {
 		return err
 	}
-	fitted, err := setPositions(bt.b, positions)
-	if err != nil {
-		return err
-	}
 	start := time.Now()
-	if err := bt.b.Commit(); err != nil {
+	if err := e.commitWithPositions(bt.b, positions); err != nil {
 		return err
 	}
 	e.commit.Observe(time.Since(start).Seconds())
-	if !fitted {
-		if err := e.writePositions(positions); err != nil {
-			return err
-		}
-	}
 	for s, n := range bt.out.applied {
 		e.events.WithLabelValues(s, "applied").Add(n)
 	}

@@ -96,10 +96,24 @@ func (e *Engine) advancedPositions(produced [][]*kgo.Record, sources [][]int32, 
 	return out, nil
 }
 
-// setPositions records positions in b and reports whether they fitted: a
-// batch with no room left records them after it commits, in a
-// transaction of their own (writePositions). Until then they lag, which
-// is safe: the store holds at least what they say.
+// commitWithPositions commits b with positions: in it, or, when b has no
+// room left, in a transaction of their own right after it. Until then
+// they lag, which is safe: the store holds at least what they say.
+func (e *Engine) commitWithPositions(b *online.Batch, positions []position) error {
+	fitted, err := setPositions(b, positions)
+	if err != nil {
+		return err
+	}
+	if err := b.Commit(); err != nil {
+		return err
+	}
+	if fitted {
+		return nil
+	}
+	return e.writePositions(positions)
+}
+
+// setPositions records positions in b and reports whether they all fitted.
 func setPositions(b *online.Batch, positions []position) (bool, error) {
 	for _, p := range positions {
 		err := b.SetChangelogPosition(p.view, p.partition, p.next)

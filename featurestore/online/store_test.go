@@ -603,3 +603,77 @@ func TestOffsetOf(t *testing.T) {
 		}
 	}
 }
+
+func TestNodeIDOutlivesReopening(t *testing.T) {
+	dir := t.TempDir()
+	s, err := online.Open(dir, online.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.NodeID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.NodeID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = online.Open(dir, online.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reopened, err := s.NodeID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := online.Open(t.TempDir(), online.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	elsewhere, err := other.NodeID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first == "" || again != first || reopened != first {
+		t.Errorf("node ids %q, %q, %q: want one id kept across reopening", first, again, reopened)
+	}
+	if elsewhere == first {
+		t.Errorf("two stores share node id %q", first)
+	}
+}
+
+func TestRunsAreNumberedAcrossReopening(t *testing.T) {
+	dir := t.TempDir()
+	s, err := online.Open(dir, online.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][2]uint64
+	for range 2 {
+		prev, cur, err := s.StartRun()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, [2]uint64{prev, cur})
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = online.Open(dir, online.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	prev, cur, err := s.StartRun()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, [2]uint64{prev, cur})
+	if diff := cmp.Diff([][2]uint64{{0, 1}, {1, 2}, {2, 3}}, got); diff != "" {
+		t.Errorf("runs (-want +got):\n%s", diff)
+	}
+}

@@ -197,20 +197,21 @@ func (bf *backfiller) commit(ctx context.Context, rows []offline.Row, offsets ma
 		recs[i] = changeRecord(c)
 	}
 	var positions []position
+	produce := [][]*kgo.Record{recs}
+	sources := changelogSources(produce)
 	if len(recs) > 0 {
-		produce := [][]*kgo.Record{recs}
-		sources := changelogSources(produce)
 		if err := e.producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			return fmt.Errorf("write changelogs: %w", err)
 		}
 		var err error
-		if positions, err = e.advancedPositions(produce, sources, bf.starts); err != nil {
+		if positions, err = e.advancedPositions(produce, sources, bf.starts, false); err != nil {
 			return err
 		}
 	}
 	if err := e.commitWithPositions(b, positions); err != nil {
 		return err
 	}
+	e.seal(produce, sources, positions, false)
 	committed = true
 	e.cache.seal()
 	e.cache.committed()

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"maps"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,6 +68,16 @@ type Engine struct {
 	// offsets of its repartition topic when the engine first saw the
 	// stream re-keyed on every partition (reroutedEnds).
 	rerouted map[versionKey]map[int32]int64
+	// member is the consumer the engine works under (txn.go); txn, made
+	// by openTxn, writes the changelogs in transactions named txnID.
+	member atomic.Pointer[groupMember]
+	txnMu  sync.Mutex
+	txn    *kgo.Client
+	txnID  string
+	// sealed holds the changelog positions that the engine's last
+	// transaction set: its commit marker lies at the position, so the
+	// next batch's records start just after it (advancedPositions).
+	sealed map[sourceAt]int64
 }
 
 // flight is a batch on its way to the store: its changelog and dead
@@ -130,7 +142,10 @@ func NewEngine(cluster kafka.Cluster, reg *featurestore.Registry, store *online.
 }
 
 // Run consumes until ctx is done.
-func (e *Engine) Run(ctx context.Context) error { return e.job.run(ctx) }
+func (e *Engine) Run(ctx context.Context) error {
+	defer e.closeTxn()
+	return e.job.run(ctx)
+}
 
 // Lag returns how many records of the registry's streams the engine has
 // not applied yet.
@@ -260,6 +275,7 @@ type batch struct {
 	out      outcome
 	arrival  int64 // the latest arrival time, µs
 	seen     map[seenID]struct{}
+	consumed map[string]map[int32]int64 // next offsets, by topic
 }
 
 // applyAll applies recs[from:] as one batch and hands it to a goroutine that
@@ -274,6 +290,7 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 		moved:    map[progressAt]bool{},
 		out:      outcome{map[string]float64{}, map[string]float64{}, map[string]float64{}},
 		seen:     map[seenID]struct{}{},
+		consumed: map[string]map[int32]int64{},
 	}
 	handed := false
 	defer func() {
@@ -300,6 +317,10 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 			bt.touched[job] = map[int32]bool{}
 		}
 		bt.touched[job][r.Partition] = true
+		if bt.consumed[r.Topic] == nil {
+			bt.consumed[r.Topic] = map[int32]int64{}
+		}
+		bt.consumed[r.Topic][r.Partition] = r.Offset + 1
 		bt.b.SetPartition(r.Partition)
 		ev, decodeErr := a.get(i)
 		if err := e.applyOne(bt, job, r, ev, decodeErr); err != nil {
@@ -341,20 +362,23 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 	return nil
 }
 
-// commitBatch produces a batch's records, each group once the one before
-// is written (batch.records), then commits its transaction.
+// commitBatch produces a batch's dead letters and re-keyed events, then
+// its changelog records in a transaction (writeChangelog), then commits
+// its store transaction.
 func (e *Engine) commitBatch(ctx context.Context, bt *batch, produce [][]*kgo.Record) error {
 	defer bt.b.Discard()
 	sources := changelogSources(produce)
-	for _, recs := range produce {
-		if len(recs) == 0 {
-			continue
-		}
-		if err := e.producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			return fmt.Errorf("write dead letters, repartitioned events and changelogs: %w", err)
+	if forward := produce[0]; len(forward) > 0 {
+		if err := e.producer.ProduceSync(ctx, forward...).FirstErr(); err != nil {
+			return fmt.Errorf("write dead letters and repartitioned events: %w", err)
 		}
 	}
-	positions, err := e.advancedPositions(produce, sources, nil)
+	if logs := produce[1]; len(logs) > 0 {
+		if err := e.writeChangelog(ctx, logs, bt.consumed); err != nil {
+			return err
+		}
+	}
+	positions, err := e.advancedPositions(produce, sources, nil, len(produce[1]) > 0)
 	if err != nil {
 		return err
 	}
@@ -362,6 +386,7 @@ func (e *Engine) commitBatch(ctx context.Context, bt *batch, produce [][]*kgo.Re
 	if err := e.commitWithPositions(bt.b, positions); err != nil {
 		return err
 	}
+	e.seal(produce, sources, positions, true)
 	e.commit.Observe(time.Since(start).Seconds())
 	for s, n := range bt.out.applied {
 		e.events.WithLabelValues(s, "applied").Add(n)
@@ -375,33 +400,24 @@ func (e *Engine) commitBatch(ctx context.Context, bt *batch, produce [][]*kgo.Re
 	return nil
 }
 
-// records lists what the batch produces before it commits, in groups
-// produced one after the other. All are written before the offsets that
-// consumed them commit: a crash in between writes them again; re-keyed
-// copies are then dropped by event id, and changelog entries hold absolute
-// values. The changelog's offsets come after the rest: a produce that fails
-// part-way can leave some records written, and a worker restoring from the
-// changelog must not take offsets past state, seen ids or re-keyed events
-// that never arrived. In one produce, each changelog partition keeps its
-// order; dead letters and re-keyed events go to other topics, which keep
-// no order with the changelogs, so when there are any the offsets wait in
-// a second group until they are written.
+// records lists what the batch produces before it commits: its dead
+// letters and re-keyed events, then its changelog records, written once
+// the first are (a crash in between writes them again; re-keyed copies
+// are then dropped by event id). The changelog records are written in one
+// transaction, its offsets last: changelogs from before transactions, or
+// a backfill's, end each batch with its offsets too (restore.go).
 func (bt *batch) records() [][]*kgo.Record {
-	recs := bt.forward
+	var logs []*kgo.Record
 	for _, c := range bt.b.Changes() {
-		recs = append(recs, changeRecord(c))
+		logs = append(logs, changeRecord(c))
 	}
 	for _, c := range bt.logs {
-		recs = append(recs, changeRecord(c))
+		logs = append(logs, changeRecord(c))
 	}
-	var offsets []*kgo.Record
 	for _, c := range bt.offsetChanges() {
-		offsets = append(offsets, changeRecord(c))
+		logs = append(logs, changeRecord(c))
 	}
-	if len(bt.forward) == 0 {
-		return [][]*kgo.Record{append(recs, offsets...)}
-	}
-	return [][]*kgo.Record{recs, offsets}
+	return [][]*kgo.Record{bt.forward, logs}
 }
 
 // offsetChanges puts the batch's new offsets into the view changelogs,

@@ -285,20 +285,36 @@ func consumeAll(t *testing.T, h *harness, topic string) []*kgo.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want int64
-	for _, o := range ends[topic] {
-		want += o
-	}
-	cl, err := h.cluster.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	// Changelogs hold the markers of the transactions that wrote them, and
+	// aborted transactions are skipped: a partition is read once a record
+	// at or past its end arrived.
+	cl, err := h.cluster.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	left := map[int32]int64{}
+	for p, end := range ends[topic] {
+		if end > 0 {
+			left[p] = end
+		}
+	}
 	var out []*kgo.Record
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	for int64(len(out)) < want && ctx.Err() == nil {
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	for len(left) > 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("%s not read to its end within 10s: partitions %v left", topic, left)
+		}
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
+		})
 	}
 	return out
 }

@@ -78,6 +78,7 @@ features:
 // commit it, before its offsets are, and after.
 func TestBatchIsReadBeforeItCommits(t *testing.T) {
 	e, reg, _ := newTestEngine(t, clicksRepo)
+	joinGroup(t, e, "clicks")
 	_, cv, topo := layout(t, reg, "user_clicks")
 	count := func() int64 {
 		t.Helper()

@@ -43,6 +43,19 @@ type owner interface {
 	revoked(m map[string][]int32)
 }
 
+// member is a handler that commits through the group's membership: it is
+// told the consumer it works under while one runs, and nil after.
+type member interface {
+	joined(group string, cl *kgo.Client)
+}
+
+// committedReader is a handler that reads topics other jobs write in Kafka
+// transactions: it sees committed records only, and the transaction
+// markers, which it consumes without applying.
+type committedReader interface {
+	readsCommitted()
+}
+
 // restorer is a handler that can rebuild the state of partitions it is
 // assigned before consuming them.
 type restorer interface {
@@ -131,6 +144,9 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 	if err != nil {
 		return err
 	}
+	if m, ok := g.h.(member); ok {
+		m.joined(g.group(), cl)
+	}
 	defer func() {
 		// Leaving the group waits for a rebalance that polling blocks.
 		cl.AllowRebalance()
@@ -142,6 +158,9 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 	defer func() {
 		if err := g.h.idle(context.WithoutCancel(ctx)); err != nil {
 			g.logger.Error("flush on stop", "job", g.name, "err", err)
+		}
+		if m, ok := g.h.(member); ok {
+			m.joined("", nil)
 		}
 	}()
 	for {
@@ -182,8 +201,12 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 // offsets.
 func (g *groupJob) client(topo *topology, failed *atomic.Pointer[error]) (*kgo.Client, error) {
 	var restoreErr atomic.Pointer[error]
-	return g.cluster.Client(
-		kgo.ConsumerGroup("sluice-"+g.name),
+	var committed []kgo.Opt
+	if _, ok := g.h.(committedReader); ok {
+		committed = []kgo.Opt{kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords()}
+	}
+	return g.cluster.Client(append(committed,
+		kgo.ConsumerGroup(g.group()),
 		kgo.ConsumeTopics(topo.topics...),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
@@ -224,8 +247,11 @@ func (g *groupJob) client(topo *topology, failed *atomic.Pointer[error]) (*kgo.C
 				failed.Store(&err)
 			}
 		}),
-	)
+	)...)
 }
+
+// group names the job's consumer group.
+func (g *groupJob) group() string { return "sluice-" + g.name }
 
 // adjust replaces the group's offsets with those the job committed.
 func (g *groupJob) adjust(topo *topology, m map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {

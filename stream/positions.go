@@ -51,8 +51,12 @@ type position struct {
 // worker sharing the changelog partition, a member dropped from the group
 // writing late) leaves the position where it was, so a catch-up reads
 // those entries too. A source partition without a position takes, when
-// given, the start of its changelog partition as one.
-func (e *Engine) advancedPositions(produced [][]*kgo.Record, sources [][]int32, starts map[int32]int64) ([]position, error) {
+// given, the start of its changelog partition as one. A batch written in a
+// transaction (transactional) may also start just past the position when
+// the engine's own transaction before set it (Engine.sealed): its commit
+// marker lies there, and Kafka writes it before the same producer's next
+// transaction's records.
+func (e *Engine) advancedPositions(produced [][]*kgo.Record, sources [][]int32, starts map[int32]int64, transactional bool) ([]position, error) {
 	runs := map[string]map[int32]*logRun{}
 	for g, recs := range produced {
 		for i, r := range recs {
@@ -87,13 +91,43 @@ func (e *Engine) advancedPositions(produced [][]*kgo.Record, sources [][]int32, 
 				if !ok && starts != nil {
 					pos, ok = starts[cp], true
 				}
-				if ok && pos == run.first {
+				sealed, after := e.sealed[sourceAt{view, p}]
+				after = after && transactional && sealed == pos && run.first == pos+1
+				if ok && (pos == run.first || after) {
 					out = append(out, position{view, p, run.last + 1})
 				}
 			}
 		}
 	}
 	return out, nil
+}
+
+// sourceAt is a view's source partition.
+type sourceAt struct {
+	view      string
+	partition int32
+}
+
+// seal notes, once a batch has committed, the positions it set: when its
+// changelog records were written in a transaction (marked), a commit marker
+// lies at each. The others of the source partitions it wrote are
+// forgotten.
+func (e *Engine) seal(produced [][]*kgo.Record, sources [][]int32, positions []position, marked bool) {
+	if e.sealed == nil {
+		e.sealed = map[sourceAt]int64{}
+	}
+	for g, recs := range produced {
+		for i, r := range recs {
+			if view, ok := kafka.ChangelogView(r.Topic); ok {
+				delete(e.sealed, sourceAt{view, sources[g][i]})
+			}
+		}
+	}
+	for _, p := range positions {
+		if marked {
+			e.sealed[sourceAt{p.view, p.partition}] = p.next
+		}
+	}
 }
 
 // commitWithPositions commits b with positions: in it, or, when b has no

@@ -46,22 +46,33 @@ func TestPositionsAdvanceOnlyOverTheirOwnEntries(t *testing.T) {
 		batch  [][2]int64
 		starts map[int32]int64
 		want   map[int32]int64
+		// sealed: positions the engine's last transaction set
+		sealed        map[int32]int64
+		transactional bool
 	}{
-		{"follows the position", map[int32]int64{1: 10}, [][2]int64{{1, 10}, {1, 11}, {1, 12}}, nil, map[int32]int64{1: 13}},
-		{"another writer before it", map[int32]int64{1: 10}, [][2]int64{{1, 11}, {1, 12}}, nil, map[int32]int64{1: 10}},
-		{"another writer within it", map[int32]int64{1: 10}, [][2]int64{{1, 10}, {1, 12}}, nil, map[int32]int64{1: 10}},
-		{"a source partition sharing the changelog's", map[int32]int64{1: 10, 9: 4}, [][2]int64{{1, 10}, {1, 11}}, nil, map[int32]int64{1: 12, 9: 4}},
-		{"no position", nil, [][2]int64{{1, 0}, {1, 1}}, nil, map[int32]int64{}},
-		{"no position, first in the changelog", nil, [][2]int64{{1, 3}, {1, 4}}, map[int32]int64{1: 3}, map[int32]int64{1: 5}},
-		{"no position, not first", nil, [][2]int64{{1, 4}, {1, 5}}, map[int32]int64{1: 3}, map[int32]int64{}},
+		{"follows the position", map[int32]int64{1: 10}, [][2]int64{{1, 10}, {1, 11}, {1, 12}}, nil, map[int32]int64{1: 13}, nil, false},
+		{"another writer before it", map[int32]int64{1: 10}, [][2]int64{{1, 11}, {1, 12}}, nil, map[int32]int64{1: 10}, nil, false},
+		{"another writer within it", map[int32]int64{1: 10}, [][2]int64{{1, 10}, {1, 12}}, nil, map[int32]int64{1: 10}, nil, false},
+		{"a source partition sharing the changelog's", map[int32]int64{1: 10, 9: 4}, [][2]int64{{1, 10}, {1, 11}}, nil, map[int32]int64{1: 12, 9: 4}, nil, false},
+		{"no position", nil, [][2]int64{{1, 0}, {1, 1}}, nil, map[int32]int64{}, nil, false},
+		{"no position, first in the changelog", nil, [][2]int64{{1, 3}, {1, 4}}, map[int32]int64{1: 3}, map[int32]int64{1: 5}, nil, false},
+		{"no position, not first", nil, [][2]int64{{1, 4}, {1, 5}}, map[int32]int64{1: 3}, map[int32]int64{}, nil, false},
+		{"after its own commit marker", map[int32]int64{1: 10}, [][2]int64{{1, 11}, {1, 12}}, nil, map[int32]int64{1: 13}, map[int32]int64{1: 10}, true},
+		{"more than its marker before it", map[int32]int64{1: 10}, [][2]int64{{1, 12}, {1, 13}}, nil, map[int32]int64{1: 10}, map[int32]int64{1: 10}, true},
+		{"a marker at another position", map[int32]int64{1: 10}, [][2]int64{{1, 11}, {1, 12}}, nil, map[int32]int64{1: 10}, map[int32]int64{1: 8}, true},
+		{"written outside a transaction after one", map[int32]int64{1: 10}, [][2]int64{{1, 11}, {1, 12}}, nil, map[int32]int64{1: 10}, map[int32]int64{1: 10}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.store = testkit.OnlineStore(t)
+			e.sealed = map[sourceAt]int64{}
+			for p, pos := range tc.sealed {
+				e.sealed[sourceAt{"user_clicks", p}] = pos
+			}
 			for p, pos := range tc.stored {
 				set(p, pos)
 			}
 			produced, sources := records(tc.batch...)
-			positions, err := e.advancedPositions(produced, sources, tc.starts)
+			positions, err := e.advancedPositions(produced, sources, tc.starts, tc.transactional)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -24,7 +24,9 @@ func newTestEngine(t *testing.T, yaml string) (*Engine, *featurestore.Registry, 
 		t.Fatal(err)
 	}
 	t.Cleanup(manual.Close)
-	return NewEngine(cluster, reg, testkit.OnlineStore(t), producer, Options{}), reg, manual
+	e := NewEngine(cluster, reg, testkit.OnlineStore(t), producer, Options{})
+	t.Cleanup(e.closeTxn)
+	return e, reg, manual
 }
 
 // startRegistry starts a broker and a registry on it, which creates the

@@ -74,6 +74,9 @@ func (r *Replica) names(job *streamJob) []string { return []string{job.name} }
 
 func (r *Replica) idle(context.Context) error { return nil }
 
+// readsCommitted: workers write the changelogs in transactions.
+func (r *Replica) readsCommitted() {}
+
 // changeExpiry returns when a changelog record's entry expires (Unix
 // seconds, 0: never), and whether it has already: the worker that wrote it
 // no longer holds it either, so it is not applied.
@@ -85,15 +88,19 @@ func changeExpiry(rec *kgo.Record) (uint64, bool) {
 func (r *Replica) handle(_ context.Context, topo *topology, recs []*kgo.Record) error {
 	b := r.store.NewBatch()
 	defer b.Discard()
+	applied := 0
 	for _, rec := range recs {
 		job := topo.byTopic[rec.Topic]
 		if job == nil {
 			continue
 		}
-		if exp, expired := changeExpiry(rec); !expired {
+		if rec.Attrs.IsControl() {
+			// A transaction marker: nothing to apply, but consumed.
+		} else if exp, expired := changeExpiry(rec); !expired {
 			if err := b.Apply(rec.Key, rec.Value, exp); err != nil {
 				return err
 			}
+			applied++
 		}
 		if err := b.SetOffset(job.name, rec.Partition, rec.Offset+1); err != nil {
 			return err
@@ -102,6 +109,6 @@ func (r *Replica) handle(_ context.Context, topo *topology, recs []*kgo.Record) 
 	if err := b.Commit(); err != nil {
 		return err
 	}
-	r.entries.Add(float64(len(recs)))
+	r.entries.Add(float64(applied))
 	return nil
 }

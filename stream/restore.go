@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -31,6 +30,11 @@ func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[strin
 	// The batch in flight commits first: a restore writes offsets of its
 	// own, and the memory's are read again from the store afterwards.
 	if err := e.settle(); err != nil {
+		return err
+	}
+	// Starting the transactions aborts any that an earlier run of this
+	// worker left open, which the reads below would otherwise wait for.
+	if _, err := e.openTxn(ctx); err != nil {
 		return err
 	}
 	e.progress = nil
@@ -317,19 +321,31 @@ func isOffsets(r *kgo.Record) bool { return len(r.Key) > 0 && r.Key[0] == 'o' }
 const tailWindow = 4096
 
 // lastOffsets returns, per changelog partition of end, the position just
-// after its last offsets entry, reading back from the end; a partition
-// without any is left out.
+// after its last offsets entry and the transaction markers right behind
+// it, reading back from the end; a partition without any is left out,
+// unless it holds nothing but markers from its start.
 func (e *Engine) lastOffsets(ctx context.Context, topic string, start, end map[int32]int64) (map[int32]int64, error) {
 	out := map[int32]int64{}
 	left := maps.Clone(end)
 	from := map[int32]int64{}
+	// markers: every record read since the last offsets entry, or since
+	// the start, is a transaction marker.
+	markers := map[int32]bool{}
 	for window := int64(tailWindow); len(left) > 0; window *= 4 {
 		for p, o := range left {
 			from[p] = max(start[p], o-window)
+			markers[p] = from[p] <= start[p]
 		}
-		err := e.readChangelog(ctx, topic, from, left, func(r *kgo.Record) error {
-			if isOffsets(r) {
-				out[r.Partition] = r.Offset + 1
+		err := e.scanChangelog(ctx, topic, from, left, func(r *kgo.Record) error {
+			switch {
+			case isOffsets(r):
+				out[r.Partition], markers[r.Partition] = r.Offset+1, true
+			case r.Attrs.IsControl():
+				if markers[r.Partition] {
+					out[r.Partition] = r.Offset + 1
+				}
+			default:
+				markers[r.Partition] = false
 			}
 			return nil
 		})
@@ -346,55 +362,19 @@ func (e *Engine) lastOffsets(ctx context.Context, topic string, start, end map[i
 }
 
 // readChangelog calls fn with the entries of each changelog partition in
-// to, from from[p] up to to[p], in order.
+// to, from from[p] up to to[p], in order, as committed: entries of aborted
+// transactions are left out, and those of open ones waited for.
 func (e *Engine) readChangelog(ctx context.Context, topic string, from, to map[int32]int64, fn func(*kgo.Record) error) error {
-	want := map[int32]kgo.Offset{}
-	left := map[int32]int64{}
-	for p, end := range to {
-		if from[p] < end {
-			want[p] = kgo.NewOffset().At(from[p])
-			left[p] = end
+	return e.scanChangelog(ctx, topic, from, to, func(r *kgo.Record) error {
+		if r.Attrs.IsControl() {
+			return nil
 		}
-	}
-	if len(want) == 0 {
-		return nil
-	}
-	cl, err := e.cluster.Client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: want}), kgo.FetchMaxWait(100*time.Millisecond))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	for len(left) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := fetches.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
-		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			// Deleted up to the end since it was listed: nothing is left.
-			if end, ok := left[fp.Partition]; ok && fp.LogStartOffset >= end {
-				delete(left, fp.Partition)
-			}
-		})
-		for _, r := range fetches.Records() {
-			end, ok := left[r.Partition]
-			if !ok {
-				continue
-			}
-			// The last entry may be gone (compacted since the offsets
-			// were listed): any entry at or past it ends the partition.
-			if r.Offset+1 >= end {
-				delete(left, r.Partition)
-			}
-			if r.Offset >= end {
-				continue
-			}
-			if err := fn(r); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+		return fn(r)
+	})
+}
+
+// scanChangelog is readChangelog with the transaction markers passed to
+// fn too.
+func (e *Engine) scanChangelog(ctx context.Context, topic string, from, to map[int32]int64, fn func(*kgo.Record) error) error {
+	return kafka.ReadCommitted(ctx, e.producer, topic, from, to, fn)
 }

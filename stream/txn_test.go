@@ -1,0 +1,257 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/connectors/kafka"
+	"github.com/sluicehq/sluice/featurestore/online"
+	"github.com/sluicehq/sluice/testkit"
+)
+
+// joinGroup makes a member of the engine's consumer group, consuming
+// topic, and has the engine commit under it, as a running engine does.
+func joinGroup(t *testing.T, e *Engine, topic string) *kgo.Client {
+	t.Helper()
+	cl, err := e.cluster.Client(kgo.ConsumerGroup(e.job.group()), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	err = testkit.Eventually(t.Context(), 10*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		cl.PollFetches(ctx)
+		if id, gen := cl.GroupMetadata(); id == "" || gen < 0 {
+			return fmt.Errorf("not in group %s yet", e.job.group())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.joined(e.job.group(), cl)
+	return cl
+}
+
+// staleMember is a group member as a worker dropped from the group, or
+// left behind by a rebalance, still sees itself.
+type staleMember struct {
+	id         string
+	generation int32
+}
+
+func (m staleMember) GroupMetadata() (string, int32) { return m.id, m.generation }
+
+// changelogRecords reads a changelog partition from its start to its end,
+// committed records only or all of them, transaction markers left out.
+func changelogRecords(t *testing.T, e *Engine, topic string, committed bool) []string {
+	t.Helper()
+	ends, err := kafka.EndOffsets(t.Context(), e.producer, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}), kgo.KeepControlRecords()}
+	if committed {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	cl, err := e.cluster.Client(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []string
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	for done := false; !done; {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("changelog %s not read to its end %d: %v", topic, ends[topic][0], ctx.Err())
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			if !r.Attrs.IsControl() {
+				out = append(out, string(r.Key))
+			}
+			done = done || r.Offset+1 >= ends[topic][0]
+		})
+	}
+	return out
+}
+
+// TestTransactionsOfADroppedMemberAbort writes changelog records as a
+// worker that the group has moved on from: a member with an old
+// generation, and one the group no longer knows. The broker refuses their
+// offsets, so the transactions abort and readers of committed records
+// never see what they wrote; the current member's commit.
+func TestTransactionsOfADroppedMemberAbort(t *testing.T) {
+	e, _, _ := newTestEngine(t, clicksRepo)
+	cl := joinGroup(t, e, "clicks")
+	id, generation := cl.GroupMetadata()
+	topic := kafka.ChangelogTopic("user_clicks")
+	write := func(key string) error {
+		c := online.OffsetChange("user_clicks", key, 0, 1)
+		return e.writeChangelog(t.Context(), []*kgo.Record{changeRecord(c)}, map[string]map[int32]int64{"clicks": {0: 1}})
+	}
+	cases := []struct {
+		key    string
+		member staleMember
+		want   error
+	}{
+		{"behind", staleMember{id, generation - 1}, kerr.IllegalGeneration},
+		{"dropped", staleMember{"a-member-that-left", generation}, kerr.UnknownMemberID},
+	}
+	for _, c := range cases {
+		e.member.Store(&groupMember{e.job.group(), c.member})
+		if err := write(c.key); !errors.Is(err, c.want) {
+			t.Errorf("commit as %+v: %v, want %v", c.member, err, c.want)
+		}
+	}
+	e.member.Store(nil)
+	if err := write("outside"); !errors.Is(err, errNotMember) {
+		t.Errorf("commit outside the group: %v, want %v", err, errNotMember)
+	}
+	e.joined(e.job.group(), cl)
+	if err := write("current"); err != nil {
+		t.Fatalf("commit as the current member: %v", err)
+	}
+	offsetsOf := func(keys []string) []string {
+		var names []string
+		for _, k := range keys {
+			name, _, _ := online.OffsetOf([]byte(k))
+			names = append(names, name)
+		}
+		return names
+	}
+	if got := offsetsOf(changelogRecords(t, e, topic, true)); len(got) != 1 || got[0] != "current" {
+		t.Errorf("committed changelog records %q, want only the current member's", got)
+	}
+	// The refused ones were written, then aborted.
+	if got := offsetsOf(changelogRecords(t, e, topic, false)); len(got) != 4 {
+		t.Errorf("changelog records %q, want the three aborted ones before the committed one", got)
+	}
+}
+
+// TestRestartAbortsTheTransactionLeftOpen leaves a changelog transaction
+// open, as a worker killed half-way through a batch does: committed
+// readers stop before it. A new run on the same store aborts it as soon as
+// it starts its own transactions, instead of leaving readers to wait for
+// it to time out, and writes as another producer.
+func TestRestartAbortsTheTransactionLeftOpen(t *testing.T) {
+	e, reg, _ := newTestEngine(t, clicksRepo)
+	topic := kafka.ChangelogTopic("user_clicks")
+	cl, err := e.openTxn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	c := online.OffsetChange("user_clicks", "killed", 0, 1)
+	if err := cl.ProduceSync(t.Context(), changeRecord(c)).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(e.producer)
+	stable := func() (int64, int64) {
+		t.Helper()
+		lso, err := adm.ListCommittedOffsets(t.Context(), topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hwm, err := adm.ListEndOffsets(t.Context(), topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, _ := lso.Lookup(topic, 0)
+		h, _ := hwm.Lookup(topic, 0)
+		return l.Offset, h.Offset
+	}
+	if lso, hwm := stable(); lso != 0 || hwm != 1 {
+		t.Fatalf("with the transaction open: stable offset %d, end %d; want 0 and 1", lso, hwm)
+	}
+	// The killed run's client is abandoned as it is; a new run opens the
+	// same store.
+	restarted := NewEngine(e.cluster, reg, e.store, e.producer, Options{})
+	defer restarted.closeTxn()
+	again, err := restarted.openTxn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each run writes as a producer of its own.
+	before, _, err := cl.ProducerID(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _, err := again.ProducerID(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before == after {
+		t.Errorf("the restarted run writes as producer %d, the killed run's", after)
+	}
+	if lso, hwm := stable(); lso != hwm || hwm < 2 {
+		t.Errorf("after the restart: stable offset %d, end %d; want the abort marker written and everything stable", lso, hwm)
+	}
+	if got := changelogRecords(t, e, topic, true); len(got) != 0 {
+		t.Errorf("committed changelog records %q, want none", got)
+	}
+}
+
+// TestPositionsFollowTransactionsAcrossRebalances commits batches of one
+// partition, each in a transaction whose commit marker lies between it
+// and the next, with a rebalance that changes nothing for the partition
+// in between: the store's position follows every batch, so a catch-up
+// has nothing to read.
+func TestPositionsFollowTransactionsAcrossRebalances(t *testing.T) {
+	e, reg, _ := newTestEngine(t, clicksRepo)
+	joinGroup(t, e, "clicks")
+	_, _, topo := layout(t, reg, "user_clicks")
+	ts := time.Now().Add(-time.Minute).UnixMilli()
+	var next int64
+	batch := func() {
+		t.Helper()
+		var recs []*kgo.Record
+		for range 3 {
+			recs = append(recs, &kgo.Record{Topic: "clicks", Partition: 2, Offset: next, Timestamp: time.Now(),
+				Key: []byte("u"), Value: fmt.Appendf(nil, `{"user_id":"u","ts":%d}`, ts+next)})
+			next++
+		}
+		if err := e.handle(t.Context(), topo, recs); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.settle(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first batch starts the changelog partition, with no position to
+	// follow; the restore of the assignment sets one.
+	if err := e.restore(t.Context(), topo, map[string][]int32{"clicks": {2}}); err != nil {
+		t.Fatal(err)
+	}
+	batch()
+	batch()
+	if err := e.restore(t.Context(), topo, map[string][]int32{}); err != nil {
+		t.Fatal(err)
+	}
+	batch()
+	batch()
+	topic := kafka.ChangelogTopic("user_clicks")
+	ends, err := kafka.EndOffsets(t.Context(), e.producer, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := e.store.ChangelogPositions("user_clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last batch's commit marker is the partition's last record.
+	if want := ends[topic][2] - 1; at[2] != want {
+		t.Errorf("position of partition 2 at %d after four batches, want %d (changelog end %d, less its last marker)", at[2], want, ends[topic][2])
+	}
+}

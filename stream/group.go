@@ -238,16 +238,29 @@ func (g *groupJob) client(topo *topology, failed *atomic.Pointer[error]) (*kgo.C
 			}
 			return g.adjust(topo, m)
 		}),
-		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
-			if o, ok := g.h.(owner); ok {
-				o.revoked(lost)
-			}
-			if err := g.h.idle(ctx); err != nil {
-				g.logger.Error("flush on revoke", "job", g.name, "err", err)
-				failed.Store(&err)
-			}
+		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+			g.giveUp(ctx, revoked, failed)
+		}),
+		// Lost too: the batch in flight must be refused before the consumer
+		// rejoins, since its commit is fenced by the membership it holds
+		// when it commits.
+		kgo.OnPartitionsLost(func(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
+			g.giveUp(ctx, lost, failed)
 		}),
 	)...)
+}
+
+// giveUp hands partitions back: the handler stops owning them, and flushes
+// its work (the stream engine waits for its batch in flight) before the
+// group moves on.
+func (g *groupJob) giveUp(ctx context.Context, parts map[string][]int32, failed *atomic.Pointer[error]) {
+	if o, ok := g.h.(owner); ok {
+		o.revoked(parts)
+	}
+	if err := g.h.idle(ctx); err != nil {
+		g.logger.Error("flush on giving partitions up", "job", g.name, "err", err)
+		failed.Store(&err)
+	}
 }
 
 // group names the job's consumer group.

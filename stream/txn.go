@@ -46,7 +46,7 @@ func (e *Engine) joined(group string, cl *kgo.Client) {
 }
 
 // txnName names the transactions of one run of a worker (online.Store's
-// NodeID and StartRun).
+// NodeID, LastRun and SetRun).
 func txnName(node string, run uint64) string {
 	return "sluice-stream-" + node + "-" + strconv.FormatUint(run, 10)
 }
@@ -68,7 +68,7 @@ func (e *Engine) openTxn(ctx context.Context) (*kgo.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	previous, run, err := e.store.StartRun()
+	previous, err := e.store.LastRun()
 	if err != nil {
 		return nil, err
 	}
@@ -78,6 +78,10 @@ func (e *Engine) openTxn(ctx context.Context) (*kgo.Client, error) {
 			return nil, err
 		}
 		old.Close()
+	}
+	run := previous + 1
+	if err := e.store.SetRun(run); err != nil {
+		return nil, err
 	}
 	cl, err := e.newTxnClient(ctx, txnName(node, run))
 	if err != nil {
@@ -92,9 +96,12 @@ func (e *Engine) openTxn(ctx context.Context) (*kgo.Client, error) {
 // newTxnClient starts a transactional client under id, which aborts a
 // transaction left open under it.
 func (e *Engine) newTxnClient(ctx context.Context, id string) (*kgo.Client, error) {
-	// fence names its topics, as TxnOffsetCommit does up to version 4,
-	// the last before the transactions of KIP-890; later ones want topic
-	// ids.
+	// Up to version 4, TxnOffsetCommit belongs to the transactions from
+	// before KIP-890 part 2, which the client then keeps to: their EndTxn
+	// fails for a transaction the broker aborted, where that of KIP-890
+	// may answer as if it had committed (the embedded broker does after a
+	// crash), and the batch would commit without its changelog. Version 3
+	// and later carry the member id and generation that fence it.
 	versions := kversion.Stable()
 	versions.SetMaxKeyVersion(int16(kmsg.TxnOffsetCommit), 4)
 	cl, err := e.cluster.Producer(kgo.TransactionalID(id), kgo.TransactionTimeout(txnTimeout), kgo.MaxVersions(versions),
@@ -137,8 +144,14 @@ func (e *Engine) writeChangelog(ctx context.Context, recs []*kgo.Record, consume
 	// The offsets go to the transaction while the records do: a batch's
 	// commit waits for the slower of the two, not for both in turn.
 	fenced := make(chan error, 1)
-	go func() { fenced <- e.fence(ctx, cl, consumed) }()
+	go func() {
+		if testHookBeforeFence != nil {
+			testHookBeforeFence()
+		}
+		fenced <- e.fence(ctx, cl, consumed)
+	}()
 	err = cl.ProduceSync(ctx, recs...).FirstErr()
+	produced := err == nil
 	if err != nil {
 		err = fmt.Errorf("write the changelogs: %w", err)
 	}
@@ -152,10 +165,15 @@ func (e *Engine) writeChangelog(ctx context.Context, recs []*kgo.Record, consume
 	// out.
 	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), txnTimeout)
 	defer cancel()
-	if endErr := cl.EndTransaction(endCtx, end); endErr != nil {
-		// The outcome is unknown or the client unusable: start afresh.
+	endErr := cl.EndTransaction(endCtx, end)
+	if endErr != nil || !produced {
+		// The outcome may be unknown, the client unusable, or the broker
+		// may hold the transaction open with nothing for the client to end
+		// (the offsets added, no records): the next run's start ends it.
 		e.closeTxn()
-		return errors.Join(err, fmt.Errorf("end the changelog transaction: %w", endErr))
+	}
+	if endErr != nil {
+		err = errors.Join(err, fmt.Errorf("end the changelog transaction: %w", endErr))
 	}
 	return err
 }
@@ -216,3 +234,7 @@ func (e *Engine) fence(ctx context.Context, cl *kgo.Client, consumed map[string]
 	}
 	return nil
 }
+
+// testHookBeforeFence, when set, runs before a batch's offsets go to its
+// transaction.
+var testHookBeforeFence func()

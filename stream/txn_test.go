@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/connectors/kafka"
 	"github.com/sluicehq/sluice/featurestore/online"
@@ -253,5 +255,78 @@ func TestPositionsFollowTransactionsAcrossRebalances(t *testing.T) {
 	// The last batch's commit marker is the partition's last record.
 	if want := ends[topic][2] - 1; at[2] != want {
 		t.Errorf("position of partition 2 at %d after four batches, want %d (changelog end %d, less its last marker)", at[2], want, ends[topic][2])
+	}
+}
+
+// TestMemberDroppedMidBatchIsRefused drops the engine's member from its
+// group while a batch waits to commit, as a long pause or a network split
+// does. The batch must be refused, also when the consumer has rejoined by
+// the time it commits: the engine waits for its batch in flight before it
+// rejoins, so the batch's commit still names the dropped member.
+func TestMemberDroppedMidBatchIsRefused(t *testing.T) {
+	e, _, manual := newTestEngine(t, clicksRepo)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	testHookBeforeFence = func() {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	}
+	t.Cleanup(func() { testHookBeforeFence = nil })
+	// Polls that come back empty leave the consumer alone: the engine's
+	// idle wait for the batch in flight would hold the group back too.
+	e.job.idleTick = time.Hour
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan error, 1)
+	go func() { ran <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-ran
+	}()
+	var released sync.Once
+	free := func() { released.Do(func() { close(release) }) }
+	defer free() // before the engine stops, should the test fail first
+	ts := time.Now().Add(-time.Minute).UnixMilli()
+	r := &kgo.Record{Topic: "clicks", Partition: 0, Key: []byte("u"), Value: fmt.Appendf(nil, `{"user_id":"u","ts":%d}`, ts)}
+	if err := manual.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no batch reached its commit")
+	}
+	m := e.member.Load()
+	dropped, _ := m.cl.GroupMetadata()
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Group = m.group
+	member := kmsg.NewLeaveGroupRequestMember()
+	member.MemberID = dropped
+	leave.Members = append(leave.Members, member)
+	resp, err := leave.RequestWith(t.Context(), e.producer)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.ErrorCode)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Give the consumer the time to notice and to rejoin, were it free to.
+	time.Sleep(3 * time.Second)
+	free()
+	err = testkit.Eventually(t.Context(), 20*time.Second, func() error {
+		offs, err := e.store.Offsets("clicks")
+		if err != nil || offs[0] != 1 {
+			return fmt.Errorf("offsets %v, %v: want the record applied", offs, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := kafka.ChangelogTopic("user_clicks")
+	all, committed := changelogRecords(t, e, topic, false), changelogRecords(t, e, topic, true)
+	if len(all) <= len(committed) {
+		t.Errorf("changelog holds %d records, %d of them committed: the dropped member's batch was not refused", len(all), len(committed))
 	}
 }

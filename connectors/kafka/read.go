@@ -30,7 +30,7 @@ func ReadCommitted(ctx context.Context, cl *kgo.Client, topic string, from, to m
 	}
 	var leaders map[int32]int32
 	var id [16]byte
-	failed := 0 // fetches in a row that failed
+	failed := map[int32]int{} // by leader: fetches in a row that failed
 	for len(next) > 0 {
 		if leaders == nil {
 			var err error
@@ -52,12 +52,12 @@ func ReadCommitted(ctx context.Context, cl *kgo.Client, topic string, from, to m
 				return err
 			}
 			if !stale {
-				failed = 0
+				delete(failed, leader)
 				continue
 			}
 			leaders = nil
-			if failed++; failed == maxFailedFetches {
-				return fmt.Errorf("read %s: %d fetches in a row failed, the last at %v", topic, failed, next)
+			if failed[leader]++; failed[leader] == maxFailedFetches {
+				return fmt.Errorf("read %s: %d fetches in a row from broker %d failed, the last at %v", topic, maxFailedFetches, leader, next)
 			}
 		}
 	}

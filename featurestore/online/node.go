@@ -37,35 +37,44 @@ func (s *Store) NodeID() (string, error) {
 	return id, nil
 }
 
-// runKey holds the number of the store's last run (StartRun).
+// runKey holds the number of the store's last run (SetRun).
 var runKey = []byte("n\x00run")
 
-// StartRun numbers a new run of the node that owns the store and returns
-// the number of the run before it (0 for the first). A worker names its
-// Kafka transactions after its run, so that each run writes under a
-// producer of its own, and ends what the run before left open.
-func (s *Store) StartRun() (previous, current uint64, err error) {
-	err = s.db.Update(func(txn *badger.Txn) error {
+// LastRun returns the number of the store's last run (SetRun), 0 before the
+// first. A worker names its Kafka transactions after its run, so that
+// each run writes under a producer of its own, and ends what the run
+// before left open.
+func (s *Store) LastRun() (uint64, error) {
+	var run uint64
+	err := s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(runKey)
 		switch {
-		case err == nil:
-			if err := item.Value(func(v []byte) error {
-				if len(v) != 8 {
-					return fmt.Errorf("run number of %d bytes", len(v))
-				}
-				previous = binary.BigEndian.Uint64(v)
-				return nil
-			}); err != nil {
-				return err
-			}
-		case !errors.Is(err, badger.ErrKeyNotFound):
+		case errors.Is(err, badger.ErrKeyNotFound):
+			return nil
+		case err != nil:
 			return err
 		}
-		current = previous + 1
-		return txn.Set(runKey, binary.BigEndian.AppendUint64(nil, current))
+		return item.Value(func(v []byte) error {
+			if len(v) != 8 {
+				return fmt.Errorf("run number of %d bytes", len(v))
+			}
+			run = binary.BigEndian.Uint64(v)
+			return nil
+		})
 	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("online store: start a run: %w", err)
+		return 0, fmt.Errorf("online store: read the run number: %w", err)
 	}
-	return previous, current, nil
+	return run, nil
+}
+
+// SetRun records the number of a new run.
+func (s *Store) SetRun(run uint64) error {
+	err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(runKey, binary.BigEndian.AppendUint64(nil, run))
+	})
+	if err != nil {
+		return fmt.Errorf("online store: record run %d: %w", run, err)
+	}
+	return nil
 }

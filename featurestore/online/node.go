@@ -46,26 +46,11 @@ var runKey = []byte("n\x00run")
 // before left open.
 func (s *Store) LastRun() (uint64, error) {
 	var run uint64
-	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(runKey)
-		switch {
-		case errors.Is(err, badger.ErrKeyNotFound):
-			return nil
-		case err != nil:
-			return err
-		}
-		return item.Value(func(v []byte) error {
-			if len(v) != 8 {
-				return fmt.Errorf("run number of %d bytes", len(v))
-			}
-			run = binary.BigEndian.Uint64(v)
-			return nil
-		})
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		run, err = readNumber(txn, runKey, "run number")
+		return err
 	})
-	if err != nil {
-		return 0, fmt.Errorf("online store: read the run number: %w", err)
-	}
-	return run, nil
+	return run, err
 }
 
 // SetRun records the number of a new run.

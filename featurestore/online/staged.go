@@ -141,22 +141,28 @@ func (s *Store) staging() []*stage {
 // lastStaged reads the sequence number of the last staged batch that a
 // store's snapshot holds; 0 when none.
 func lastStaged(txn *badger.Txn) (uint64, error) {
-	item, err := txn.Get(stagedKey)
+	return readNumber(txn, stagedKey, "staged batch number")
+}
+
+// readNumber reads a number stored under key as 8 big-endian bytes; 0 when
+// the key is absent. what names it in errors.
+func readNumber(txn *badger.Txn, key []byte, what string) (uint64, error) {
+	item, err := txn.Get(key)
 	switch {
 	case errors.Is(err, badger.ErrKeyNotFound):
 		return 0, nil
 	case err != nil:
-		return 0, fmt.Errorf("online store: read the staged batch: %w", err)
+		return 0, fmt.Errorf("online store: read the %s: %w", what, err)
 	}
-	var seq uint64
+	var n uint64
 	err = item.Value(func(v []byte) error {
 		if len(v) != 8 {
-			return fmt.Errorf("online store: staged batch number of %d bytes", len(v))
+			return fmt.Errorf("online store: %s of %d bytes", what, len(v))
 		}
-		seq = binary.BigEndian.Uint64(v)
+		n = binary.BigEndian.Uint64(v)
 		return nil
 	})
-	return seq, err
+	return n, err
 }
 
 // testHookStaged, when set, runs between a read's loading of the staged

@@ -213,8 +213,7 @@ func (bf *backfiller) commit(ctx context.Context, rows []offline.Row, offsets ma
 	}
 	e.seal(produce, sources, positions, false)
 	committed = true
-	e.cache.seal()
-	e.cache.committed()
+	e.cache.committed(e.cache.seal())
 	bf.applied += applied
 	bf.taken += taken
 	return nil

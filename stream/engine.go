@@ -57,9 +57,10 @@ type Engine struct {
 	progress map[string]map[int32]int64
 	// owned is the partitions the engine's consumer owns.
 	owned ownership
-	// flight is the batch being committed while the next one is applied,
-	// or nil. Only the goroutine that applies batches uses it.
-	flight *flight
+	// flights are the batches being committed while the next one is
+	// applied, oldest first (at most maxFlights). Only the goroutine that
+	// applies batches uses the list.
+	flights []*flight
 	// topo is the topology being consumed (set by prepare), and readyAt
 	// when markReady last looked at it.
 	topo    *topology
@@ -80,15 +81,29 @@ type Engine struct {
 	sealed map[sourceAt]int64
 }
 
-// flight is a batch on its way to the store: its changelog and dead
-// letters are produced, then its transaction commits.
+// maxFlights is how many batches may be on their way to the store while
+// the next one is applied. Two let one batch's changelog transaction
+// overlap the store commit of the batch before, which takes as long.
+const maxFlights = 2
+
+// flight is a batch on its way to the store: its dead letters and
+// changelog are produced, after those of the batch before, then its
+// transaction commits, after that of the batch before.
 type flight struct {
-	done chan struct{}
-	err  error // set before done closes
-	// seen holds the event ids the batch marked seen: the next batch is
-	// applied before they are in the store.
+	logged chan struct{}
+	logErr error // set before logged closes
+	done   chan struct{}
+	err    error // set before done closes
+	// batch is the state cache's number of the batch (stateCache.seal).
+	batch uint64
+	// seen holds the event ids the batch marked seen: the next batches
+	// are applied before they are in the store.
 	seen map[seenID]struct{}
 }
+
+// errBatchBefore fails a batch in flight whose batch before failed: its
+// changes build on that one's.
+var errBatchBefore = errors.New("the batch before failed")
 
 // seenID is an event id under a progress name.
 type seenID struct{ ns, id string }
@@ -173,8 +188,8 @@ func (e *Engine) offsets(name string) (map[int32]int64, error) { return e.store.
 
 func (e *Engine) names(job *streamJob) []string { return job.names() }
 
-// idle waits for the batch in flight: the job is between polls, stopping,
-// or giving partitions up.
+// idle waits for the batches in flight: the job is between polls,
+// stopping, or giving partitions up.
 func (e *Engine) idle(ctx context.Context) error {
 	if err := e.settle(); err != nil {
 		return err
@@ -183,21 +198,50 @@ func (e *Engine) idle(ctx context.Context) error {
 	return nil
 }
 
-// settle waits for the batch in flight to commit. When it failed, every
+// settle waits for every batch in flight to commit. When one failed, every
 // state and offset held in memory is forgotten, since they include its
 // changes, and its error returned.
 func (e *Engine) settle() error {
-	f := e.flight
-	if f == nil {
+	var err error
+	for _, f := range e.flights {
+		<-f.done
+		if err == nil {
+			err = f.err
+		}
+	}
+	last := len(e.flights) - 1
+	if last < 0 {
 		return nil
 	}
-	<-f.done
-	e.flight = nil
-	if f.err != nil {
+	upTo := e.flights[last].batch
+	e.flights = nil
+	if err != nil {
 		e.forget()
-		return f.err
+		return err
 	}
-	e.cache.committed()
+	e.cache.committed(upTo)
+	return nil
+}
+
+// makeRoom waits until fewer than maxFlights batches are in flight, and
+// lets go of those that have committed.
+func (e *Engine) makeRoom() error {
+	for len(e.flights) > 0 {
+		f := e.flights[0]
+		if len(e.flights) >= maxFlights {
+			<-f.done
+		}
+		select {
+		case <-f.done:
+		default:
+			return nil
+		}
+		if f.err != nil {
+			return e.settle()
+		}
+		e.flights = e.flights[1:]
+		e.cache.committed(f.batch)
+	}
 	return nil
 }
 
@@ -298,10 +342,11 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 			return
 		}
 		bt.b.Discard()
-		// The states the batch changed may hold the changes of the batch
-		// in flight too: it must be in the store before they are read
-		// from it again. Its failure wins: a full batch is retried
-		// smaller, which must not happen over a batch that was lost.
+		// The states the batch changed may hold the changes of the
+		// batches in flight too: they must be in the store before those
+		// are read from it again. Their failure wins: a full batch is
+		// retried smaller, which must not happen over a batch that was
+		// lost.
 		if serr := e.settle(); serr != nil {
 			err = serr
 		}
@@ -337,47 +382,54 @@ func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Recor
 		}
 	}
 	produce := bt.records()
-	// Reads see the batch from now on, while the one before it may still
-	// be committing: both hold values of acknowledged records only, which
-	// a batch that fails to commit gives again when it is applied again.
+	// Reads see the batch from now on, while those before it may still be
+	// committing: all hold values of acknowledged records only, which a
+	// batch that fails to commit gives again when it is applied again.
 	if err := bt.b.Stage(); err != nil {
 		return err
 	}
-	if err := e.settle(); err != nil {
+	if err := e.makeRoom(); err != nil {
 		return err
 	}
-	e.cache.seal()
 	if e.progress == nil {
 		e.progress = map[string]map[int32]int64{}
 	}
 	for name, offs := range bt.progress {
 		e.progress[name] = offs
 	}
-	f := &flight{done: make(chan struct{}), seen: bt.seen}
-	e.flight, handed = f, true
+	var before *flight
+	if n := len(e.flights); n > 0 {
+		before = e.flights[n-1]
+	}
+	f := &flight{logged: make(chan struct{}), done: make(chan struct{}), batch: e.cache.seal(), seen: bt.seen}
+	e.flights, handed = append(e.flights, f), true
 	go func() {
 		defer close(f.done)
-		f.err = e.commitBatch(ctx, bt, produce)
+		f.err = e.commitBatch(ctx, bt, produce, before, f)
 	}()
 	return nil
 }
 
 // commitBatch produces a batch's dead letters and re-keyed events, then
-// its changelog records in a transaction (writeChangelog), then commits
-// its store transaction.
-func (e *Engine) commitBatch(ctx context.Context, bt *batch, produce [][]*kgo.Record) error {
+// its changelog records in a transaction (logBatch), then commits its
+// store transaction once the batch before (before, nil when none) has
+// committed its own. f is the batch's flight.
+func (e *Engine) commitBatch(ctx context.Context, bt *batch, produce [][]*kgo.Record, before, f *flight) error {
 	defer bt.b.Discard()
+	f.logErr = e.logBatch(ctx, bt, produce, before)
+	close(f.logged)
+	if f.logErr != nil {
+		return f.logErr
+	}
+	if before != nil {
+		if <-before.done; before.err != nil {
+			// The changelog now holds this batch's records without the
+			// store holding it, as when a commit fails: applied again,
+			// the batch writes the same absolute values.
+			return errBatchBefore
+		}
+	}
 	sources := changelogSources(produce)
-	if forward := produce[0]; len(forward) > 0 {
-		if err := e.producer.ProduceSync(ctx, forward...).FirstErr(); err != nil {
-			return fmt.Errorf("write dead letters and repartitioned events: %w", err)
-		}
-	}
-	if logs := produce[1]; len(logs) > 0 {
-		if err := e.writeChangelog(ctx, logs, bt.consumed); err != nil {
-			return err
-		}
-	}
 	positions, err := e.advancedPositions(produce, sources, nil, len(produce[1]) > 0)
 	if err != nil {
 		return err
@@ -396,6 +448,26 @@ func (e *Engine) commitBatch(ctx context.Context, bt *batch, produce [][]*kgo.Re
 	}
 	for s, n := range bt.out.dead {
 		e.events.WithLabelValues(s, "dead_letter").Add(n)
+	}
+	return nil
+}
+
+// logBatch produces a batch's dead letters and re-keyed events, then its
+// changelog records in a transaction (writeChangelog), once the batch
+// before (nil when none) has written its own.
+func (e *Engine) logBatch(ctx context.Context, bt *batch, produce [][]*kgo.Record, before *flight) error {
+	if before != nil {
+		if <-before.logged; before.logErr != nil {
+			return errBatchBefore
+		}
+	}
+	if forward := produce[0]; len(forward) > 0 {
+		if err := e.producer.ProduceSync(ctx, forward...).FirstErr(); err != nil {
+			return fmt.Errorf("write dead letters and repartitioned events: %w", err)
+		}
+	}
+	if logs := produce[1]; len(logs) > 0 {
+		return e.writeChangelog(ctx, logs, bt.consumed)
 	}
 	return nil
 }
@@ -562,9 +634,9 @@ func (e *Engine) applyOne(bt *batch, job *streamJob, r *kgo.Record, ev *schemas.
 }
 
 // seen reports whether an event id was seen under a progress name: by
-// the store, this batch included, or by the batch in flight.
+// the store, this batch included, or by a batch in flight.
 func (e *Engine) seen(b *online.Batch, ns, id string) (bool, error) {
-	if f := e.flight; f != nil {
+	for _, f := range e.flights {
 		if _, ok := f.seen[seenID{ns, id}]; ok {
 			return true, nil
 		}

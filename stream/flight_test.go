@@ -3,12 +3,14 @@ package stream
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/connectors/kafka"
 	"github.com/sluicehq/sluice/featurestore/window"
 	"github.com/sluicehq/sluice/testkit"
 )
@@ -48,9 +50,10 @@ features:
 	// The batch in flight held offsets 0 to 99. The next holds 1,000
 	// records of 8 KB, more than one transaction takes.
 	lost := errors.New("changelog not written")
-	f := &flight{done: make(chan struct{}), err: lost}
+	f := &flight{logged: make(chan struct{}), logErr: lost, done: make(chan struct{}), err: lost}
+	close(f.logged)
 	close(f.done)
-	e.flight = f
+	e.flights = []*flight{f}
 	ts := time.Now().Add(-time.Minute).UnixMilli()
 	pad := strings.Repeat("x", 8<<10)
 	var recs []*kgo.Record
@@ -100,8 +103,9 @@ func TestBatchIsReadBeforeItCommits(t *testing.T) {
 		}
 		return offs[0]
 	}
-	before := &flight{done: make(chan struct{})}
-	e.flight = before
+	before := &flight{logged: make(chan struct{}), done: make(chan struct{})}
+	close(before.logged)
+	e.flights = []*flight{before}
 	ts := time.Now().Add(-time.Minute).UnixMilli()
 	var recs []*kgo.Record
 	for i := range 3 {
@@ -131,5 +135,194 @@ func TestBatchIsReadBeforeItCommits(t *testing.T) {
 	}
 	if n, next := count(), committed(); n != 3 || next != 3 {
 		t.Errorf("committed: count %d, next offset %d; want 3 and 3", n, next)
+	}
+}
+
+// heldFlight is a batch in flight whose changelog is written (or failed
+// with logErr) and whose store commit waits until done is closed.
+func heldFlight(logErr error) *flight {
+	f := &flight{logged: make(chan struct{}), logErr: logErr, done: make(chan struct{})}
+	close(f.logged)
+	return f
+}
+
+// clickRecords returns n click records of user u from offset from, in
+// partition 0.
+func clickRecords(from, n int) []*kgo.Record {
+	ts := time.Now().Add(-time.Minute).UnixMilli()
+	var recs []*kgo.Record
+	for i := from; i < from+n; i++ {
+		recs = append(recs, &kgo.Record{Topic: "clicks", Offset: int64(i), Timestamp: time.Now(), Key: []byte("u"),
+			Value: fmt.Appendf(nil, `{"user_id":"u","ts":%d}`, ts+int64(i))})
+	}
+	return recs
+}
+
+// committedOffset returns the next offset of clicks' partition 0 that the
+// store holds.
+func committedOffset(t *testing.T, e *Engine) int64 {
+	t.Helper()
+	offs, err := e.store.Offsets("clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return offs[0]
+}
+
+// TestChangelogIsWrittenWhileTheBatchBeforeCommits holds the store commit
+// of the batch before: the next batch's changelog transaction commits in
+// the meantime, and its store commit follows that of the batch before.
+func TestChangelogIsWrittenWhileTheBatchBeforeCommits(t *testing.T) {
+	e, reg, _ := newTestEngine(t, clicksRepo)
+	joinGroup(t, e, "clicks")
+	_, _, topo := layout(t, reg, "user_clicks")
+	before := heldFlight(nil)
+	e.flights = []*flight{before}
+	if err := e.handle(t.Context(), topo, clickRecords(0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	topic := kafka.ChangelogTopic("user_clicks")
+	err := testkit.Eventually(t.Context(), 10*time.Second, func() error {
+		ends, err := kafka.EndOffsets(t.Context(), e.producer, topic)
+		if err != nil || ends[topic][0] == 0 {
+			return fmt.Errorf("changelog empty while the batch before commits (%v)", err)
+		}
+		if keys := changelogRecords(t, e, topic, true); len(keys) == 0 {
+			return errors.New("no changelog record committed while the batch before commits")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next := committedOffset(t, e); next != 0 {
+		t.Errorf("store committed up to %d before the batch before", next)
+	}
+	close(before.done)
+	if err := e.settle(); err != nil {
+		t.Fatal(err)
+	}
+	if next := committedOffset(t, e); next != 3 {
+		t.Errorf("store committed up to %d, want 3", next)
+	}
+}
+
+// TestBatchAfterAFailedOneDoesNotCommit fails the batch before, once in
+// its changelog and once in its store commit. The next batch writes no
+// changelog after a failed one, does not commit to the store after either,
+// and the engine reports the first failure.
+func TestBatchAfterAFailedOneDoesNotCommit(t *testing.T) {
+	lost := errors.New("lost")
+	for _, tc := range []struct {
+		name      string
+		logErr    error
+		changelog bool // whether the next batch writes its changelog
+	}{
+		{"changelog failed", lost, false},
+		{"store commit failed", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, reg, _ := newTestEngine(t, clicksRepo)
+			joinGroup(t, e, "clicks")
+			_, _, topo := layout(t, reg, "user_clicks")
+			before := heldFlight(tc.logErr)
+			before.err = lost
+			e.flights = []*flight{before}
+			if err := e.handle(t.Context(), topo, clickRecords(0, 3)); err != nil {
+				t.Fatal(err)
+			}
+			next := e.flights[len(e.flights)-1]
+			<-next.logged
+			close(before.done)
+			if err := e.settle(); !errors.Is(err, lost) {
+				t.Fatalf("settle: %v, want the failure of the batch before", err)
+			}
+			if !errors.Is(next.err, errBatchBefore) {
+				t.Errorf("next batch: %v, want %v", next.err, errBatchBefore)
+			}
+			if off := committedOffset(t, e); off != 0 {
+				t.Errorf("store committed up to %d after a failed batch", off)
+			}
+			topic := kafka.ChangelogTopic("user_clicks")
+			ends, err := kafka.EndOffsets(t.Context(), e.producer, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wrote := ends[topic][0] > 0; wrote != tc.changelog {
+				t.Errorf("changelog written: %v, want %v", wrote, tc.changelog)
+			}
+		})
+	}
+}
+
+// TestApplyWaitsForRoomInFlight holds maxFlights batches in flight: the
+// next is applied and staged, and handed over only once the oldest has
+// committed.
+func TestApplyWaitsForRoomInFlight(t *testing.T) {
+	e, reg, _ := newTestEngine(t, clicksRepo)
+	joinGroup(t, e, "clicks")
+	_, _, topo := layout(t, reg, "user_clicks")
+	var held []*flight
+	for range maxFlights {
+		held = append(held, heldFlight(nil))
+	}
+	e.flights = slices.Clone(held)
+	handled := make(chan error, 1)
+	go func() { handled <- e.handle(t.Context(), topo, clickRecords(0, 3)) }()
+	select {
+	case err := <-handled:
+		t.Fatalf("handed over with %d batches in flight (err %v)", maxFlights, err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(held[0].done)
+	if err := <-handled; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.flights); n != maxFlights {
+		t.Errorf("%d batches in flight, want %d", n, maxFlights)
+	}
+	for _, f := range held[1:] {
+		close(f.done)
+	}
+	if err := e.settle(); err != nil {
+		t.Fatal(err)
+	}
+	if next := committedOffset(t, e); next != 3 {
+		t.Errorf("store committed up to %d, want 3", next)
+	}
+}
+
+// TestDuplicateOfAnOlderBatchInFlight sends again an event that the older
+// of two batches in flight applied: neither is in the store yet, and the
+// copy must still count as a duplicate.
+func TestDuplicateOfAnOlderBatchInFlight(t *testing.T) {
+	e, reg, _ := newTestEngine(t, clicksRepo)
+	joinGroup(t, e, "clicks")
+	_, cv, topo := layout(t, reg, "user_clicks")
+	older, newer := heldFlight(nil), heldFlight(nil)
+	older.seen = map[seenID]struct{}{{viewKey(cv), "ev-1"}: {}}
+	e.flights = []*flight{older, newer}
+	close(older.done)
+	close(newer.done)
+	recs := clickRecords(0, 2)
+	for i, r := range recs {
+		r.Headers = []kgo.RecordHeader{{Key: kafka.HeaderEventID, Value: fmt.Appendf(nil, "ev-%d", i+1)}}
+	}
+	if err := e.handle(t.Context(), topo, recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.settle(); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]window.Value, 1)
+	err := e.store.ReadState(cv.View.Name, cv.View.Version, []string{"u"}, cv.Layout, func(_ int, st *window.State, raw window.RawFunc) error {
+		cv.Layout.EvalSpecs(time.Now().UnixMicro(), st, raw, []int{0}, out)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out[0].V != int64(1) {
+		t.Errorf("count %v, want 1: ev-1 was applied by a batch in flight", out[0].V)
 	}
 }

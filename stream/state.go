@@ -15,14 +15,16 @@ const DefaultStateCacheEntities = 100_000
 // stateCache holds recently used entity states in memory, most recent
 // first, so that applying an event reads no tiles from the store. It holds
 // at most max states between batches, besides those of the open batch and
-// of the batch being committed, which stay until it commits. Every state
-// it holds equals the committed one plus the changes of the batch in
-// flight and of the open batch.
+// of the batches being committed, which stay until they commit. Every
+// state it holds equals the committed one plus the changes of the batches
+// in flight and of the open batch.
 type stateCache struct {
 	max   int
 	byKey map[stateKey]*list.Element
 	order list.List // of *cached, most recently used at the front
 	dirty []*cached // states the open batch changed
+	// sealed numbers the batches sealed so far.
+	sealed uint64
 }
 
 // stateKey names an entity of a view version.
@@ -38,7 +40,8 @@ type cached struct {
 	ent       string
 	partition int32 // the source partition the entity's records come from
 	st        *window.State
-	dirty     bool // changed by the open batch
+	dirty     bool   // changed by the open batch
+	batch     uint64 // the last sealed batch that changed it
 }
 
 func newStateCache(max int) *stateCache {
@@ -98,23 +101,27 @@ func (c *stateCache) flush(b *online.Batch, arrival int64) error {
 }
 
 // seal hands the open batch's states to the commit: the batch flushed
-// them and is on its way to the store. They stay cached, unless discarded
-// or reset, until committed is called.
-func (c *stateCache) seal() {
+// them and is on its way to the store. It returns the batch's number. Its
+// states stay cached, unless discarded or reset, until committed is called
+// with that number or a later one.
+func (c *stateCache) seal() uint64 {
+	c.sealed++
 	for _, e := range c.dirty {
-		e.dirty = false
+		e.dirty, e.batch = false, c.sealed
 	}
 	c.dirty = c.dirty[:0]
+	return c.sealed
 }
 
-// committed records that the sealed batch is in the store, and trims the
-// cache to its bound; states of the open batch stay.
-func (c *stateCache) committed() {
+// committed records that the sealed batches up to number upTo are in the
+// store, and trims the cache to its bound; states of the open batch and of
+// later sealed batches stay.
+func (c *stateCache) committed(upTo uint64) {
 	for c.order.Len() > c.max {
 		el := c.order.Back()
 		e := el.Value.(*cached)
-		if e.dirty {
-			// The open batch touched every state in front of this one.
+		if e.dirty || e.batch > upTo {
+			// Every state in front of this one was changed since.
 			break
 		}
 		delete(c.byKey, e.key)
@@ -124,7 +131,7 @@ func (c *stateCache) committed() {
 
 // discard forgets the states the open batch changed: they are read again
 // from the store, as committed, when next needed. No batch may be in
-// flight.
+// flight: its changes may be in them too.
 func (c *stateCache) discard() {
 	for _, e := range c.dirty {
 		if el, ok := c.byKey[e.key]; ok {

@@ -77,8 +77,12 @@ type Engine struct {
 	txnID  string
 	// sealed holds the changelog positions that the engine's last
 	// transaction set: its commit marker lies at the position, so the
-	// next batch's records start just after it (advancedPositions).
-	sealed map[sourceAt]int64
+	// next batch's records start just after it (advancedPositions). The
+	// batches in flight read and set it in turn; openTxn clears it, which
+	// happens only while none is committing (a failed transaction fails
+	// the batches after it before they write).
+	sealedMu sync.Mutex
+	sealed   map[sourceAt]int64
 }
 
 // maxFlights is how many batches may be on their way to the store while
@@ -324,8 +328,9 @@ type batch struct {
 
 // applyAll applies recs[from:] as one batch and hands it to a goroutine that
 // produces its changelog and commits it, while the caller goes on with the
-// next batch; the batch before must have committed first. A batch that
-// fails before that leaves the engine as it was.
+// next batch; fewer than maxFlights batches may be in flight then (the
+// oldest is waited for). A batch that fails before that leaves the engine
+// as it was.
 func (e *Engine) applyAll(ctx context.Context, topo *topology, recs []*kgo.Record, a *ahead, from int) (err error) {
 	bt := &batch{
 		b:        e.store.NewBatch(),

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connectors/kafka"
+	"github.com/sluicehq/sluice/featurestore"
 	"github.com/sluicehq/sluice/featurestore/window"
 	"github.com/sluicehq/sluice/testkit"
 )
@@ -248,8 +249,9 @@ func TestBatchAfterAFailedOneDoesNotCommit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if wrote := ends[topic][0] > 0; wrote != tc.changelog {
-				t.Errorf("changelog written: %v, want %v", wrote, tc.changelog)
+			wrote := ends[topic][0] > 0 && len(changelogRecords(t, e, topic, true)) > 0
+			if wrote != tc.changelog {
+				t.Errorf("changelog committed: %v, want %v", wrote, tc.changelog)
 			}
 		})
 	}
@@ -292,28 +294,41 @@ func TestApplyWaitsForRoomInFlight(t *testing.T) {
 	}
 }
 
-// TestDuplicateOfAnOlderBatchInFlight sends again an event that the older
-// of two batches in flight applied: neither is in the store yet, and the
-// copy must still count as a duplicate.
-func TestDuplicateOfAnOlderBatchInFlight(t *testing.T) {
-	e, reg, _ := newTestEngine(t, clicksRepo)
-	joinGroup(t, e, "clicks")
-	_, cv, topo := layout(t, reg, "user_clicks")
-	older, newer := heldFlight(nil), heldFlight(nil)
-	older.seen = map[seenID]struct{}{{viewKey(cv), "ev-1"}: {}}
-	e.flights = []*flight{older, newer}
-	close(older.done)
-	close(newer.done)
-	recs := clickRecords(0, 2)
-	for i, r := range recs {
-		r.Headers = []kgo.RecordHeader{{Key: kafka.HeaderEventID, Value: fmt.Appendf(nil, "ev-%d", i+1)}}
+// TestDuplicateOfABatchInFlight sends again an event that one of two
+// batches in flight applied: neither is in the store yet, and the copy
+// must still count as a duplicate.
+func TestDuplicateOfABatchInFlight(t *testing.T) {
+	for _, which := range []int{0, 1} {
+		t.Run(fmt.Sprintf("flight %d", which), func(t *testing.T) {
+			e, reg, _ := newTestEngine(t, clicksRepo)
+			joinGroup(t, e, "clicks")
+			_, cv, topo := layout(t, reg, "user_clicks")
+			flights := []*flight{heldFlight(nil), heldFlight(nil)}
+			flights[which].seen = map[seenID]struct{}{{viewKey(cv), "ev-1"}: {}}
+			for _, f := range flights {
+				close(f.done)
+			}
+			e.flights = flights
+			recs := clickRecords(0, 2)
+			for i, r := range recs {
+				r.Headers = []kgo.RecordHeader{{Key: kafka.HeaderEventID, Value: fmt.Appendf(nil, "ev-%d", i+1)}}
+			}
+			if err := e.handle(t.Context(), topo, recs); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.settle(); err != nil {
+				t.Fatal(err)
+			}
+			if n := clickCount(t, e, cv); n != 1 {
+				t.Errorf("count %d, want 1: ev-1 was applied by a batch in flight", n)
+			}
+		})
 	}
-	if err := e.handle(t.Context(), topo, recs); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.settle(); err != nil {
-		t.Fatal(err)
-	}
+}
+
+// clickCount reads user u's count of clicks.
+func clickCount(t *testing.T, e *Engine, cv *featurestore.CompiledView) int64 {
+	t.Helper()
 	out := make([]window.Value, 1)
 	err := e.store.ReadState(cv.View.Name, cv.View.Version, []string{"u"}, cv.Layout, func(_ int, st *window.State, raw window.RawFunc) error {
 		cv.Layout.EvalSpecs(time.Now().UnixMicro(), st, raw, []int{0}, out)
@@ -322,7 +337,133 @@ func TestDuplicateOfAnOlderBatchInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out[0].V != int64(1) {
-		t.Errorf("count %v, want 1: ev-1 was applied by a batch in flight", out[0].V)
+	n, _ := out[0].V.(int64)
+	return n
+}
+
+// TestFailedOldestFlightStopsTheNextBatch fails the oldest batch in flight
+// before the next one is handed over: the next must not go on without it
+// (its offsets would pass the records of the batch that was lost).
+func TestFailedOldestFlightStopsTheNextBatch(t *testing.T) {
+	lost := errors.New("lost")
+	for _, n := range []int{1, maxFlights} {
+		t.Run(fmt.Sprintf("%d in flight", n), func(t *testing.T) {
+			e, reg, _ := newTestEngine(t, clicksRepo)
+			joinGroup(t, e, "clicks")
+			_, _, topo := layout(t, reg, "user_clicks")
+			for i := range n {
+				f := heldFlight(nil)
+				f.err = lost
+				if i > 0 {
+					f.err = errBatchBefore
+				}
+				close(f.done)
+				e.flights = append(e.flights, f)
+			}
+			if err := e.handle(t.Context(), topo, clickRecords(0, 3)); !errors.Is(err, lost) {
+				t.Fatalf("handle: %v, want the failure of the oldest batch", err)
+			}
+			if len(e.flights) != 0 || e.progress != nil {
+				t.Errorf("after the failure: %d batches in flight, progress %v; want none", len(e.flights), e.progress)
+			}
+			if off := committedOffset(t, e); off != 0 {
+				t.Errorf("store committed up to %d after a failed batch", off)
+			}
+		})
+	}
+}
+
+// TestChangelogWaitsForTheOneBefore holds the changelog transaction of the
+// batch before: the next batch writes nothing until it has ended (one
+// client runs one transaction at a time).
+func TestChangelogWaitsForTheOneBefore(t *testing.T) {
+	e, reg, _ := newTestEngine(t, clicksRepo)
+	joinGroup(t, e, "clicks")
+	_, _, topo := layout(t, reg, "user_clicks")
+	before := &flight{logged: make(chan struct{}), done: make(chan struct{})}
+	e.flights = []*flight{before}
+	if err := e.handle(t.Context(), topo, clickRecords(0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	topic := kafka.ChangelogTopic("user_clicks")
+	end := func() int64 {
+		t.Helper()
+		ends, err := kafka.EndOffsets(t.Context(), e.producer, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ends[topic][0]
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := end(); n != 0 {
+		t.Fatalf("changelog holds %d records while the transaction before is open", n)
+	}
+	close(before.logged)
+	close(before.done)
+	if err := e.settle(); err != nil {
+		t.Fatal(err)
+	}
+	if n, next := end(), committedOffset(t, e); n == 0 || next != 3 {
+		t.Errorf("changelog end %d, store at %d; want records and 3", n, next)
+	}
+}
+
+// TestOverlappingBatchesStayExact applies real batches one after another
+// without waiting for them, so that each commits while the next is applied
+// and writes its changelog; events come twice, in the same batch and in
+// the next. The count takes each once, the store's offsets and changelog
+// position follow every batch.
+func TestOverlappingBatchesStayExact(t *testing.T) {
+	e, reg, _ := newTestEngine(t, clicksRepo)
+	joinGroup(t, e, "clicks")
+	_, cv, topo := layout(t, reg, "user_clicks")
+	if err := e.restore(t.Context(), topo, map[string][]int32{"clicks": {2}}); err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Now().Add(-time.Minute).UnixMilli()
+	var offset int64
+	const batches, perBatch = 9, 4
+	for b := range batches {
+		var recs []*kgo.Record
+		for i := range perBatch {
+			// Ids 2b and 2b+1, each sent twice: a copy in the batch and
+			// one of the batch before's last id.
+			id := 2*b + i/2
+			if i == 0 && b > 0 {
+				id = 2*b - 1
+			}
+			recs = append(recs, &kgo.Record{Topic: "clicks", Partition: 2, Offset: offset, Timestamp: time.Now(), Key: []byte("u"),
+				Headers: []kgo.RecordHeader{{Key: kafka.HeaderEventID, Value: fmt.Appendf(nil, "ev-%d", id)}},
+				Value:   fmt.Appendf(nil, `{"user_id":"u","ts":%d}`, ts+int64(id))})
+			offset++
+		}
+		if err := e.handle(t.Context(), topo, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.settle(); err != nil {
+		t.Fatal(err)
+	}
+	if n := clickCount(t, e, cv); n != 2*batches {
+		t.Errorf("count %d, want %d distinct events", n, 2*batches)
+	}
+	offs, err := e.store.Offsets("clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offs[2] != offset {
+		t.Errorf("store at offset %d, want %d", offs[2], offset)
+	}
+	topic := kafka.ChangelogTopic("user_clicks")
+	ends, err := kafka.EndOffsets(t.Context(), e.producer, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := e.store.ChangelogPositions("user_clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := ends[topic][2] - 1; at[2] != want {
+		t.Errorf("changelog position %d, want %d (end %d less the last marker)", at[2], want, ends[topic][2])
 	}
 }

@@ -241,9 +241,9 @@ func (g *groupJob) client(topo *topology, failed *atomic.Pointer[error]) (*kgo.C
 		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 			g.giveUp(ctx, revoked, failed)
 		}),
-		// Lost too: the batch in flight must be refused before the consumer
-		// rejoins, since its commit is fenced by the membership it holds
-		// when it commits.
+		// Lost too: the batches in flight must be refused before the
+		// consumer rejoins, since their commits are fenced by the
+		// membership it holds when they commit.
 		kgo.OnPartitionsLost(func(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
 			g.giveUp(ctx, lost, failed)
 		}),
@@ -251,7 +251,7 @@ func (g *groupJob) client(topo *topology, failed *atomic.Pointer[error]) (*kgo.C
 }
 
 // giveUp hands partitions back: the handler stops owning them, and flushes
-// its work (the stream engine waits for its batch in flight) before the
+// its work (the stream engine waits for its batches in flight) before the
 // group moves on.
 func (g *groupJob) giveUp(ctx context.Context, parts map[string][]int32, failed *atomic.Pointer[error]) {
 	if o, ok := g.h.(owner); ok {

@@ -91,7 +91,9 @@ func (e *Engine) advancedPositions(produced [][]*kgo.Record, sources [][]int32, 
 				if !ok && starts != nil {
 					pos, ok = starts[cp], true
 				}
+				e.sealedMu.Lock()
 				sealed, after := e.sealed[sourceAt{view, p}]
+				e.sealedMu.Unlock()
 				after = after && transactional && sealed == pos && run.first == pos+1
 				if ok && (pos == run.first || after) {
 					out = append(out, position{view, p, run.last + 1})
@@ -113,6 +115,8 @@ type sourceAt struct {
 // lies at each. The others of the source partitions it wrote are
 // forgotten.
 func (e *Engine) seal(produced [][]*kgo.Record, sources [][]int32, positions []position, marked bool) {
+	e.sealedMu.Lock()
+	defer e.sealedMu.Unlock()
 	if e.sealed == nil {
 		e.sealed = map[sourceAt]int64{}
 	}

@@ -27,7 +27,7 @@ import (
 // resumes from its own offsets. A changelog without offsets for a
 // partition (a view that never ran) leaves it to replay.
 func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[string][]int32) error {
-	// The batch in flight commits first: a restore writes offsets of its
+	// The batches in flight commit first: a restore writes offsets of its
 	// own, and the memory's are read again from the store afterwards.
 	if err := e.settle(); err != nil {
 		return err

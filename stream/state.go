@@ -62,7 +62,7 @@ func (c *stateCache) get(b *online.Batch, cv *featurestore.CompiledView, ent str
 		c.touch(e)
 		return e.st, nil
 	}
-	// Not cached, so neither the open batch nor the one in flight has
+	// Not cached, so neither the open batch nor one in flight has
 	// changed it: it was committed before the open batch began, and the
 	// batch's snapshot holds it. Reading outside the batch's transaction
 	// spares Badger sorting the batch's pending writes for every iterator;

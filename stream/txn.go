@@ -89,7 +89,10 @@ func (e *Engine) openTxn(ctx context.Context) (*kgo.Client, error) {
 	}
 	// The commit marker of the last transaction was the old producer's: a
 	// new one's records may come before it.
-	e.txn, e.txnID, e.sealed = cl, txnName(node, run), nil
+	e.txn, e.txnID = cl, txnName(node, run)
+	e.sealedMu.Lock()
+	e.sealed = nil
+	e.sealedMu.Unlock()
 	return cl, nil
 }
 

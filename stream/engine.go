@@ -61,6 +61,9 @@ type Engine struct {
 	// applied, oldest first (at most maxFlights). Only the goroutine that
 	// applies batches uses the list.
 	flights []*flight
+	// failures counts the failures of handle and idle since a batch last
+	// committed (failedAgain).
+	failures int
 	// topo is the topology being consumed (set by prepare), and readyAt
 	// when markReady last looked at it.
 	topo    *topology
@@ -188,6 +191,18 @@ func (e *Engine) assigned(m map[string][]int32) { e.owned.assign(m) }
 // revoked forgets partitions the engine's consumer no longer owns.
 func (e *Engine) revoked(m map[string][]int32) { e.owned.revoke(m) }
 
+// ownedPartitions lists the partitions of a topic the engine's consumer
+// owns. A failed batch leaves the engine holding only what its store
+// committed (settle), so the consumer may rewind to it (rewinder).
+func (e *Engine) ownedPartitions(topic string) []int32 { return e.owned.owned(topic) }
+
+// failedAgain counts a failure of handle or idle, and returns how many
+// there were since a batch last committed.
+func (e *Engine) failedAgain() int {
+	e.failures++
+	return e.failures
+}
+
 func (e *Engine) offsets(name string) (map[int32]int64, error) { return e.store.Offsets(name) }
 
 func (e *Engine) names(job *streamJob) []string { return job.names() }
@@ -223,6 +238,7 @@ func (e *Engine) settle() error {
 		e.forget()
 		return err
 	}
+	e.failures = 0
 	e.cache.committed(upTo)
 	return nil
 }
@@ -244,6 +260,7 @@ func (e *Engine) makeRoom() error {
 			return e.settle()
 		}
 		e.flights = e.flights[1:]
+		e.failures = 0
 		e.cache.committed(f.batch)
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +63,24 @@ type committedReader interface {
 type restorer interface {
 	restore(ctx context.Context, topo *topology, assigned map[string][]int32) error
 }
+
+// rewinder is a handler that, once handle or idle failed, holds nothing in
+// memory beyond what its store committed: its consumer can go back to the
+// committed offsets and apply the records again, rather than leave the
+// group and join it again, which stops every worker of the group for two
+// rebalances.
+type rewinder interface {
+	// ownedPartitions lists the partitions of a topic the handler owns.
+	ownedPartitions(topic string) []int32
+	// failedAgain counts one more failure and returns how many there were
+	// since the handler last committed.
+	failedAgain() int
+}
+
+// maxRewinds bounds the failures in a row that the consumer rewinds for;
+// past it, it starts again (a worker that fails for good gives its
+// partitions to the others meanwhile).
+const maxRewinds = 3
 
 // groupJob consumes the registry's stream topics as a consumer group,
 // restarting when the definitions change.
@@ -181,11 +201,13 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 			}
 		})
 		recs := fetches.Records()
+		var err error
 		if len(recs) == 0 {
-			if err := g.h.idle(ctx); err != nil {
-				return err
-			}
-		} else if err := g.h.handle(ctx, topo, recs); err != nil {
+			err = g.h.idle(ctx)
+		} else {
+			err = g.h.handle(ctx, topo, recs)
+		}
+		if err != nil && !g.rewind(ctx, cl, topo, err) {
 			return err
 		}
 		cl.AllowRebalance()
@@ -263,6 +285,47 @@ func (g *groupJob) giveUp(ctx context.Context, parts map[string][]int32, failed 
 	}
 }
 
+// rewind moves the consumer back to the offsets the job committed, after
+// its handler failed (cause), and reports whether it did: the handler must
+// be a rewinder. The group's rebalance callbacks run at the next poll, so
+// a batch refused because the worker lost its partitions hands them over
+// as usual.
+func (g *groupJob) rewind(ctx context.Context, cl *kgo.Client, topo *topology, cause error) bool {
+	r, ok := g.h.(rewinder)
+	if !ok || ctx.Err() != nil || r.failedAgain() > maxRewinds {
+		return false
+	}
+	g.logger.Warn("batch failed; applying it again from the committed offsets", "job", g.name, "err", cause)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(retryDelay):
+	}
+	set := map[string]map[int32]kgo.EpochOffset{}
+	for topic, job := range topo.byTopic {
+		owned := r.ownedPartitions(topic)
+		if len(owned) == 0 {
+			continue
+		}
+		from, err := g.from(job, owned)
+		if err != nil {
+			g.logger.Error("read the committed offsets", "job", g.name, "err", err)
+			return false
+		}
+		set[topic] = map[int32]kgo.EpochOffset{}
+		for p, o := range from {
+			set[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+		}
+	}
+	if len(set) == 0 {
+		return false // owning nothing known, it cannot tell what to rewind
+	}
+	// Buffered records are dropped, and partitions not consumed yet are
+	// left where they start.
+	cl.SetOffsets(set)
+	return true
+}
+
 // group names the job's consumer group.
 func (g *groupJob) group() string { return "sluice-" + g.name }
 
@@ -273,32 +336,41 @@ func (g *groupJob) adjust(topo *topology, m map[string]map[int32]kgo.Offset) (ma
 		if job == nil {
 			continue
 		}
-		// Start where the job or any of its views is furthest behind.
-		var stored []map[int32]int64
-		for _, name := range g.h.names(job) {
-			offs, err := g.h.offsets(name)
-			if err != nil {
-				return nil, err
-			}
-			stored = append(stored, offs)
+		from, err := g.from(job, slices.Collect(maps.Keys(parts)))
+		if err != nil {
+			return nil, err
 		}
-		for p := range parts {
-			var from int64 = -1
-			for _, offs := range stored {
-				o, ok := offs[p]
-				if !ok {
-					o = 0
-				}
-				if from < 0 || o < from {
-					from = o
-				}
-			}
-			if from <= 0 {
+		for p, o := range from {
+			if o == 0 {
 				parts[p] = kgo.NewOffset().AtStart().WithEpoch(-1)
 			} else {
-				parts[p] = kgo.NewOffset().At(from).WithEpoch(-1)
+				parts[p] = kgo.NewOffset().At(o).WithEpoch(-1)
 			}
 		}
 	}
 	return m, nil
+}
+
+// from returns where a job consumes each of partitions: where the job or
+// any of its views is furthest behind, 0 where one holds no offset.
+func (g *groupJob) from(job *streamJob, partitions []int32) (map[int32]int64, error) {
+	var stored []map[int32]int64
+	for _, name := range g.h.names(job) {
+		offs, err := g.h.offsets(name)
+		if err != nil {
+			return nil, err
+		}
+		stored = append(stored, offs)
+	}
+	out := make(map[int32]int64, len(partitions))
+	for _, p := range partitions {
+		var from int64 = -1
+		for _, offs := range stored {
+			if o := offs[p]; from < 0 || o < from {
+				from = o
+			}
+		}
+		out[p] = max(from, 0)
+	}
+	return out, nil
 }

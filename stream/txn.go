@@ -149,7 +149,10 @@ func (e *Engine) writeChangelog(ctx context.Context, recs []*kgo.Record, consume
 	fenced := make(chan error, 1)
 	go func() {
 		if testHookBeforeFence != nil {
-			testHookBeforeFence()
+			if err := testHookBeforeFence(); err != nil {
+				fenced <- err
+				return
+			}
 		}
 		fenced <- e.fence(ctx, cl, consumed)
 	}()
@@ -239,5 +242,5 @@ func (e *Engine) fence(ctx context.Context, cl *kgo.Client, consumed map[string]
 }
 
 // testHookBeforeFence, when set, runs before a batch's offsets go to its
-// transaction.
-var testHookBeforeFence func()
+// transaction; an error it returns fails them.
+var testHookBeforeFence func() error

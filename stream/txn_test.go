@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -267,11 +268,12 @@ func TestMemberDroppedMidBatchIsRefused(t *testing.T) {
 	e, _, manual := newTestEngine(t, clicksRepo)
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	testHookBeforeFence = func() {
+	testHookBeforeFence = func() error {
 		once.Do(func() {
 			close(entered)
 			<-release
 		})
+		return nil
 	}
 	t.Cleanup(func() { testHookBeforeFence = nil })
 	// Polls that come back empty leave the consumer alone: the engine's
@@ -328,5 +330,86 @@ func TestMemberDroppedMidBatchIsRefused(t *testing.T) {
 	all, committed := changelogRecords(t, e, topic, false), changelogRecords(t, e, topic, true)
 	if len(all) <= len(committed) {
 		t.Errorf("changelog holds %d records, %d of them committed: the dropped member's batch was not refused", len(all), len(committed))
+	}
+}
+
+// TestFailedBatchIsAppliedAgainInTheGroup fails one batch's transaction,
+// once and then maxRewinds+1 times in a row. After one failure the worker
+// applies the records again from the offsets its store committed, as the
+// same group member (leaving and joining again would stop every worker for
+// two rebalances); after the last of a run of failures it restarts its
+// consumer, joining the group again. Either way each event counts once.
+func TestFailedBatchIsAppliedAgainInTheGroup(t *testing.T) {
+	for _, tc := range []struct {
+		failures int
+		rejoined bool
+	}{
+		{1, false},
+		{maxRewinds + 1, true},
+	} {
+		t.Run(fmt.Sprintf("%d failures", tc.failures), func(t *testing.T) {
+			e, reg, manual := newTestEngine(t, clicksRepo)
+			_, cv, _ := layout(t, reg, "user_clicks")
+			var fences atomic.Int32
+			testHookBeforeFence = func() error {
+				if n := int(fences.Add(1)); n >= 2 && n < 2+tc.failures {
+					return errors.New("injected: the broker did not answer")
+				}
+				return nil
+			}
+			t.Cleanup(func() { testHookBeforeFence = nil })
+			ctx, cancel := context.WithCancel(t.Context())
+			ran := make(chan error, 1)
+			go func() { ran <- e.Run(ctx) }()
+			defer func() {
+				cancel()
+				<-ran
+			}()
+			produce := func(from int) {
+				t.Helper()
+				recs := clickRecords(from, 3)
+				for _, r := range recs {
+					r.Partition = 0
+				}
+				if err := manual.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			applied := func(next int64) {
+				t.Helper()
+				err := testkit.Eventually(t.Context(), 30*time.Second, func() error {
+					if off := committedOffset(t, e); off != next {
+						return fmt.Errorf("store at offset %d, want %d", off, next)
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			member := func() string {
+				t.Helper()
+				m := e.member.Load()
+				if m == nil {
+					t.Fatal("the engine is in no group")
+				}
+				id, generation := m.cl.GroupMetadata()
+				return fmt.Sprintf("%s generation %d", id, generation)
+			}
+			produce(0)
+			applied(3)
+			before := member()
+			produce(3)
+			applied(6)
+			if n := int(fences.Load()); n < 2+tc.failures {
+				t.Errorf("%d transactions, want %d failed and one more", n, tc.failures)
+			}
+			if n := clickCount(t, e, cv); n != 6 {
+				t.Errorf("count %d, want 6", n)
+			}
+			if after := member(); (after != before) != tc.rejoined {
+				t.Errorf("member %s before the failures, %s after; want rejoined %v", before, after, tc.rejoined)
+			}
+		})
 	}
 }

@@ -159,8 +159,11 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 		case <-pollCtx.Done():
 		}
 	}()
-	var failed atomic.Pointer[error]
-	cl, err := g.client(topo, &failed)
+	// failed restarts the consumer; rewound, set when work in flight
+	// failed while partitions moved, moves it back to the committed
+	// offsets (rewinder).
+	var failed, rewound atomic.Pointer[error]
+	cl, err := g.client(topo, &failed, &rewound)
 	if err != nil {
 		return err
 	}
@@ -193,6 +196,15 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 		if err := failed.Swap(nil); err != nil {
 			return *err
 		}
+		if cause := rewound.Swap(nil); cause != nil {
+			// Work given up in a rebalance failed: this poll's records may
+			// follow it, so they are dropped.
+			if !g.rewind(cl, topo, *cause) {
+				return *cause
+			}
+			g.pause(pollCtx, cl)
+			continue
+		}
 		var ferr error
 		fetches.EachError(func(topic string, p int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
@@ -207,8 +219,12 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 		} else {
 			err = g.h.handle(ctx, topo, recs)
 		}
-		if err != nil && !g.rewind(ctx, cl, topo, err) {
-			return err
+		if err != nil {
+			if ctx.Err() != nil || !g.rewind(cl, topo, err) {
+				return err
+			}
+			g.pause(pollCtx, cl)
+			continue
 		}
 		cl.AllowRebalance()
 		if ferr != nil && len(recs) == 0 {
@@ -221,7 +237,7 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 // rebalance callback to the poll loop: the consumer's positions may be past
 // work that did not commit, so it must start again from the committed
 // offsets.
-func (g *groupJob) client(topo *topology, failed *atomic.Pointer[error]) (*kgo.Client, error) {
+func (g *groupJob) client(topo *topology, failed, rewound *atomic.Pointer[error]) (*kgo.Client, error) {
 	var restoreErr atomic.Pointer[error]
 	var committed []kgo.Opt
 	if _, ok := g.h.(committedReader); ok {
@@ -246,6 +262,11 @@ func (g *groupJob) client(topo *topology, failed *atomic.Pointer[error]) (*kgo.C
 			if o, ok := g.h.(owner); ok {
 				o.assigned(assigned)
 			}
+			if _, ok := g.h.(rewinder); ok {
+				// Work in flight commits first; a failure of it is
+				// rewound for, not restored over.
+				g.flush(ctx, failed, rewound)
+			}
 			if r, ok := g.h.(restorer); ok {
 				err := r.restore(ctx, topo, assigned)
 				restoreErr.Store(&err)
@@ -261,13 +282,13 @@ func (g *groupJob) client(topo *topology, failed *atomic.Pointer[error]) (*kgo.C
 			return g.adjust(topo, m)
 		}),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
-			g.giveUp(ctx, revoked, failed)
+			g.giveUp(ctx, revoked, failed, rewound)
 		}),
 		// Lost too: the batches in flight must be refused before the
 		// consumer rejoins, since their commits are fenced by the
 		// membership it holds when they commit.
 		kgo.OnPartitionsLost(func(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
-			g.giveUp(ctx, lost, failed)
+			g.giveUp(ctx, lost, failed, rewound)
 		}),
 	)...)
 }
@@ -275,32 +296,42 @@ func (g *groupJob) client(topo *topology, failed *atomic.Pointer[error]) (*kgo.C
 // giveUp hands partitions back: the handler stops owning them, and flushes
 // its work (the stream engine waits for its batches in flight) before the
 // group moves on.
-func (g *groupJob) giveUp(ctx context.Context, parts map[string][]int32, failed *atomic.Pointer[error]) {
+func (g *groupJob) giveUp(ctx context.Context, parts map[string][]int32, failed, rewound *atomic.Pointer[error]) {
 	if o, ok := g.h.(owner); ok {
 		o.revoked(parts)
 	}
-	if err := g.h.idle(ctx); err != nil {
-		g.logger.Error("flush on giving partitions up", "job", g.name, "err", err)
-		failed.Store(&err)
+	g.flush(ctx, failed, rewound)
+}
+
+// flush waits for the handler's work in flight (idle) in a rebalance
+// callback. A failure of it goes to rewound when the handler is a
+// rewinder, else to failed: the next poll then rewinds or restarts.
+func (g *groupJob) flush(ctx context.Context, failed, rewound *atomic.Pointer[error]) {
+	err := g.h.idle(ctx)
+	if err == nil {
+		return
 	}
+	g.logger.Error("flush in a rebalance", "job", g.name, "err", err)
+	if _, ok := g.h.(rewinder); ok {
+		rewound.Store(&err)
+		return
+	}
+	failed.Store(&err)
 }
 
 // rewind moves the consumer back to the offsets the job committed, after
-// its handler failed (cause), and reports whether it did: the handler must
-// be a rewinder. The group's rebalance callbacks run at the next poll, so
-// a batch refused because the worker lost its partitions hands them over
-// as usual.
-func (g *groupJob) rewind(ctx context.Context, cl *kgo.Client, topo *topology, cause error) bool {
+// its handler failed (cause) and forgot what it had not committed, and
+// reports whether it did: the handler must be a rewinder that has not
+// failed more than maxRewinds times since it last committed. It runs
+// between a poll and AllowRebalance, as SetOffsets requires; the group's
+// rebalance callbacks run after it, so a batch refused because the worker
+// lost its partitions hands them over as usual.
+func (g *groupJob) rewind(cl *kgo.Client, topo *topology, cause error) bool {
 	r, ok := g.h.(rewinder)
-	if !ok || ctx.Err() != nil || r.failedAgain() > maxRewinds {
+	if !ok || r.failedAgain() > maxRewinds {
 		return false
 	}
 	g.logger.Warn("batch failed; applying it again from the committed offsets", "job", g.name, "err", cause)
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(retryDelay):
-	}
 	set := map[string]map[int32]kgo.EpochOffset{}
 	for topic, job := range topo.byTopic {
 		owned := r.ownedPartitions(topic)
@@ -317,13 +348,21 @@ func (g *groupJob) rewind(ctx context.Context, cl *kgo.Client, topo *topology, c
 			set[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
 		}
 	}
-	if len(set) == 0 {
-		return false // owning nothing known, it cannot tell what to rewind
-	}
 	// Buffered records are dropped, and partitions not consumed yet are
-	// left where they start.
+	// left where they start. Partitions the worker lost start at the
+	// committed offsets when they are assigned again (adjust).
 	cl.SetOffsets(set)
 	return true
+}
+
+// pause lets the group rebalance, then waits retryDelay before the next
+// poll after a rewind, so that a failing broker or store is not hammered.
+func (g *groupJob) pause(ctx context.Context, cl *kgo.Client) {
+	cl.AllowRebalance()
+	select {
+	case <-ctx.Done():
+	case <-time.After(retryDelay):
+	}
 }
 
 // group names the job's consumer group.

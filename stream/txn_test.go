@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -279,6 +281,8 @@ func TestMemberDroppedMidBatchIsRefused(t *testing.T) {
 	// Polls that come back empty leave the consumer alone: the engine's
 	// idle wait for the batch in flight would hold the group back too.
 	e.job.idleTick = time.Hour
+	lines := &logLines{}
+	e.job.logger = slog.New(lines)
 	ctx, cancel := context.WithCancel(t.Context())
 	ran := make(chan error, 1)
 	go func() { ran <- e.Run(ctx) }()
@@ -331,7 +335,40 @@ func TestMemberDroppedMidBatchIsRefused(t *testing.T) {
 	if len(all) <= len(committed) {
 		t.Errorf("changelog holds %d records, %d of them committed: the dropped member's batch was not refused", len(all), len(committed))
 	}
+	// The refusal shows in the rebalance that follows the drop: the worker
+	// applies the batch again without restarting its consumer.
+	if !lines.has("batch failed; applying it again from the committed offsets") || lines.has("stream job failed; retrying") {
+		t.Errorf("the refused batch was not applied again in place; logged %q", lines.all())
+	}
 }
+
+// logLines records the messages logged, for tests of which way a failure
+// went.
+type logLines struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (l *logLines) Enabled(context.Context, slog.Level) bool { return true }
+
+func (l *logLines) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.msgs = append(l.msgs, r.Message)
+	return nil
+}
+
+func (l *logLines) WithAttrs([]slog.Attr) slog.Handler { return l }
+
+func (l *logLines) WithGroup(string) slog.Handler { return l }
+
+func (l *logLines) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.msgs)
+}
+
+func (l *logLines) has(msg string) bool { return slices.Contains(l.all(), msg) }
 
 // TestFailedBatchIsAppliedAgainInTheGroup fails one batch's transaction,
 // once and then maxRewinds+1 times in a row. After one failure the worker
@@ -350,9 +387,12 @@ func TestFailedBatchIsAppliedAgainInTheGroup(t *testing.T) {
 		t.Run(fmt.Sprintf("%d failures", tc.failures), func(t *testing.T) {
 			e, reg, manual := newTestEngine(t, clicksRepo)
 			_, cv, _ := layout(t, reg, "user_clicks")
-			var fences atomic.Int32
+			// Armed once the first records are applied, the hook fails
+			// the next tc.failures transactions.
+			var fences, left atomic.Int32
 			testHookBeforeFence = func() error {
-				if n := int(fences.Add(1)); n >= 2 && n < 2+tc.failures {
+				fences.Add(1)
+				if left.Add(-1) >= 0 {
 					return errors.New("injected: the broker did not answer")
 				}
 				return nil
@@ -398,10 +438,11 @@ func TestFailedBatchIsAppliedAgainInTheGroup(t *testing.T) {
 			}
 			produce(0)
 			applied(3)
-			before := member()
+			before, first := member(), fences.Load()
+			left.Store(int32(tc.failures))
 			produce(3)
 			applied(6)
-			if n := int(fences.Load()); n < 2+tc.failures {
+			if n := int(fences.Load() - first); n < tc.failures+1 {
 				t.Errorf("%d transactions, want %d failed and one more", n, tc.failures)
 			}
 			if n := clickCount(t, e, cv); n != 6 {

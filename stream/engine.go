@@ -197,11 +197,13 @@ func (e *Engine) revoked(m map[string][]int32) { e.owned.revoke(m) }
 func (e *Engine) ownedPartitions(topic string) []int32 { return e.owned.owned(topic) }
 
 // failedAgain counts a failure of handle or idle, and returns how many
-// there were since a batch last committed.
+// there were since a batch last committed or the count was cleared.
 func (e *Engine) failedAgain() int {
 	e.failures++
 	return e.failures
 }
+
+func (e *Engine) clearFailures() { e.failures = 0 }
 
 func (e *Engine) offsets(name string) (map[int32]int64, error) { return e.store.Offsets(name) }
 

@@ -73,8 +73,12 @@ type rewinder interface {
 	// ownedPartitions lists the partitions of a topic the handler owns.
 	ownedPartitions(topic string) []int32
 	// failedAgain counts one more failure and returns how many there were
-	// since the handler last committed.
+	// since the handler last committed or clearFailures was called.
 	failedAgain() int
+	clearFailures()
+	// settle waits for the work in flight; when it failed, the handler
+	// forgets what it had not committed and returns the error.
+	settle() error
 }
 
 // maxRewinds bounds the failures in a row that the consumer rewinds for;
@@ -163,6 +167,9 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 	// failed while partitions moved, moves it back to the committed
 	// offsets (rewinder).
 	var failed, rewound atomic.Pointer[error]
+	if r, ok := g.h.(rewinder); ok {
+		r.clearFailures() // a new consumer rewinds afresh
+	}
 	cl, err := g.client(topo, &failed, &rewound)
 	if err != nil {
 		return err
@@ -192,6 +199,12 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 		stop()
 		if pollCtx.Err() != nil || fetches.IsClientClosed() {
 			return nil
+		}
+		if len(fetches) == 0 {
+			// Woken by a rebalance that left nothing to return (a poll
+			// that times out returns its error): the rebalance may still
+			// be running its callbacks, which use the handler too.
+			continue
 		}
 		if err := failed.Swap(nil); err != nil {
 			return *err
@@ -262,10 +275,13 @@ func (g *groupJob) client(topo *topology, failed, rewound *atomic.Pointer[error]
 			if o, ok := g.h.(owner); ok {
 				o.assigned(assigned)
 			}
-			if _, ok := g.h.(rewinder); ok {
+			if r, ok := g.h.(rewinder); ok {
 				// Work in flight commits first; a failure of it is
 				// rewound for, not restored over.
-				g.flush(ctx, failed, rewound)
+				if err := r.settle(); err != nil {
+					g.logger.Error("flush in a rebalance", "job", g.name, "err", err)
+					rewound.Store(&err)
+				}
 			}
 			if r, ok := g.h.(restorer); ok {
 				err := r.restore(ctx, topo, assigned)

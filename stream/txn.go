@@ -42,7 +42,6 @@ func (e *Engine) joined(group string, cl *kgo.Client) {
 		e.member.Store(nil)
 		return
 	}
-	e.failures = 0 // a new consumer rewinds afresh
 	e.member.Store(&groupMember{group, cl})
 }
 

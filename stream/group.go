@@ -177,22 +177,7 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 	if m, ok := g.h.(member); ok {
 		m.joined(g.group(), cl)
 	}
-	defer func() {
-		// Leaving the group waits for a rebalance that polling blocks.
-		cl.AllowRebalance()
-		cl.Close()
-		if o, ok := g.h.(owner); ok {
-			o.revoked(nil)
-		}
-	}()
-	defer func() {
-		if err := g.h.idle(context.WithoutCancel(ctx)); err != nil {
-			g.logger.Error("flush on stop", "job", g.name, "err", err)
-		}
-		if m, ok := g.h.(member); ok {
-			m.joined("", nil)
-		}
-	}()
+	defer g.leave(ctx, cl)
 	for {
 		tick, stop := context.WithTimeout(pollCtx, g.idleTick)
 		fetches := cl.PollRecords(tick, g.maxPoll)
@@ -243,6 +228,23 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 		if ferr != nil && len(recs) == 0 {
 			time.Sleep(100 * time.Millisecond)
 		}
+	}
+}
+
+// leave stops a consumer: the handler's work in flight commits (or fails)
+// under the membership it was done in, then the consumer leaves the group.
+func (g *groupJob) leave(ctx context.Context, cl *kgo.Client) {
+	if err := g.h.idle(context.WithoutCancel(ctx)); err != nil {
+		g.logger.Error("flush on stop", "job", g.name, "err", err)
+	}
+	if m, ok := g.h.(member); ok {
+		m.joined("", nil)
+	}
+	// Leaving the group waits for a rebalance that polling blocks.
+	cl.AllowRebalance()
+	cl.Close()
+	if o, ok := g.h.(owner); ok {
+		o.revoked(nil)
 	}
 }
 

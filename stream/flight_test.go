@@ -84,26 +84,6 @@ func TestBatchIsReadBeforeItCommits(t *testing.T) {
 	e, reg, _ := newTestEngine(t, clicksRepo)
 	joinGroup(t, e, "clicks")
 	_, cv, topo := layout(t, reg, "user_clicks")
-	count := func() int64 {
-		t.Helper()
-		out := make([]window.Value, 1)
-		err := e.store.ReadState(cv.View.Name, cv.View.Version, []string{"u"}, cv.Layout, func(_ int, st *window.State, raw window.RawFunc) error {
-			cv.Layout.EvalSpecs(time.Now().UnixMicro(), st, raw, []int{0}, out)
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out[0].V.(int64)
-	}
-	committed := func() int64 {
-		t.Helper()
-		offs, err := e.store.Offsets("clicks")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return offs[0]
-	}
 	before := &flight{logged: make(chan struct{}), done: make(chan struct{})}
 	close(before.logged)
 	e.flights = []*flight{before}
@@ -116,7 +96,7 @@ func TestBatchIsReadBeforeItCommits(t *testing.T) {
 	handled := make(chan error, 1)
 	go func() { handled <- e.handle(t.Context(), topo, recs) }()
 	err := testkit.Eventually(t.Context(), 10*time.Second, func() error {
-		if n := count(); n != 3 {
+		if n := clickCount(t, e, cv); n != 3 {
 			return fmt.Errorf("count %d while the batch waits to commit, want 3", n)
 		}
 		return nil
@@ -124,7 +104,7 @@ func TestBatchIsReadBeforeItCommits(t *testing.T) {
 	if err != nil {
 		t.Error(err)
 	}
-	if next := committed(); next != 0 {
+	if next := committedOffset(t, e); next != 0 {
 		t.Errorf("offsets committed up to %d while the batch before was in flight", next)
 	}
 	close(before.done)
@@ -134,7 +114,7 @@ func TestBatchIsReadBeforeItCommits(t *testing.T) {
 	if err := e.settle(); err != nil {
 		t.Fatal(err)
 	}
-	if n, next := count(), committed(); n != 3 || next != 3 {
+	if n, next := clickCount(t, e, cv), committedOffset(t, e); n != 3 || next != 3 {
 		t.Errorf("committed: count %d, next offset %d; want 3 and 3", n, next)
 	}
 }
@@ -170,6 +150,18 @@ func committedOffset(t *testing.T, e *Engine) int64 {
 	return offs[0]
 }
 
+// settledAt waits for the batches in flight and checks that the store
+// committed clicks' partition 0 up to next.
+func settledAt(t *testing.T, e *Engine, next int64) {
+	t.Helper()
+	if err := e.settle(); err != nil {
+		t.Fatal(err)
+	}
+	if got := committedOffset(t, e); got != next {
+		t.Errorf("store committed up to %d, want %d", got, next)
+	}
+}
+
 // TestChangelogIsWrittenWhileTheBatchBeforeCommits holds the store commit
 // of the batch before: the next batch's changelog transaction commits in
 // the meantime, and its store commit follows that of the batch before.
@@ -200,12 +192,7 @@ func TestChangelogIsWrittenWhileTheBatchBeforeCommits(t *testing.T) {
 		t.Errorf("store committed up to %d before the batch before", next)
 	}
 	close(before.done)
-	if err := e.settle(); err != nil {
-		t.Fatal(err)
-	}
-	if next := committedOffset(t, e); next != 3 {
-		t.Errorf("store committed up to %d, want 3", next)
-	}
+	settledAt(t, e, 3)
 }
 
 // TestBatchAfterAFailedOneDoesNotCommit fails the batch before, once in
@@ -286,12 +273,7 @@ func TestApplyWaitsForRoomInFlight(t *testing.T) {
 	for _, f := range held[1:] {
 		close(f.done)
 	}
-	if err := e.settle(); err != nil {
-		t.Fatal(err)
-	}
-	if next := committedOffset(t, e); next != 3 {
-		t.Errorf("store committed up to %d, want 3", next)
-	}
+	settledAt(t, e, 3)
 }
 
 // TestDuplicateOfABatchInFlight sends again an event that one of two
@@ -454,16 +436,5 @@ func TestOverlappingBatchesStayExact(t *testing.T) {
 	if offs[2] != offset {
 		t.Errorf("store at offset %d, want %d", offs[2], offset)
 	}
-	topic := kafka.ChangelogTopic("user_clicks")
-	ends, err := kafka.EndOffsets(t.Context(), e.producer, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at, err := e.store.ChangelogPositions("user_clicks")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := ends[topic][2] - 1; at[2] != want {
-		t.Errorf("changelog position %d, want %d (end %d less the last marker)", at[2], want, ends[topic][2])
-	}
+	positionAtLastMarker(t, e, 2)
 }

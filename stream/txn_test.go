@@ -246,6 +246,14 @@ func TestPositionsFollowTransactionsAcrossRebalances(t *testing.T) {
 	}
 	batch()
 	batch()
+	positionAtLastMarker(t, e, 2)
+}
+
+// positionAtLastMarker checks that the store's position in user_clicks'
+// changelog for source partition p is the partition's last record: the
+// commit marker of the last batch.
+func positionAtLastMarker(t *testing.T, e *Engine, p int32) {
+	t.Helper()
 	topic := kafka.ChangelogTopic("user_clicks")
 	ends, err := kafka.EndOffsets(t.Context(), e.producer, topic)
 	if err != nil {
@@ -255,10 +263,20 @@ func TestPositionsFollowTransactionsAcrossRebalances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The last batch's commit marker is the partition's last record.
-	if want := ends[topic][2] - 1; at[2] != want {
-		t.Errorf("position of partition 2 at %d after four batches, want %d (changelog end %d, less its last marker)", at[2], want, ends[topic][2])
+	if want := ends[topic][p] - 1; at[p] != want {
+		t.Errorf("position of partition %d at %d, want %d (changelog end %d, less its last marker)", p, at[p], want, ends[topic][p])
 	}
+}
+
+// runEngine runs e until the test ends.
+func runEngine(t *testing.T, e *Engine) {
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan error, 1)
+	go func() { ran <- e.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-ran
+	})
 }
 
 // TestMemberDroppedMidBatchIsRefused drops the engine's member from its
@@ -283,13 +301,7 @@ func TestMemberDroppedMidBatchIsRefused(t *testing.T) {
 	e.job.idleTick = time.Hour
 	lines := &logLines{}
 	e.job.logger = slog.New(lines)
-	ctx, cancel := context.WithCancel(t.Context())
-	ran := make(chan error, 1)
-	go func() { ran <- e.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-ran
-	}()
+	runEngine(t, e)
 	var released sync.Once
 	free := func() { released.Do(func() { close(release) }) }
 	defer free() // before the engine stops, should the test fail first
@@ -410,13 +422,7 @@ func TestFailedBatchIsAppliedAgainInTheGroup(t *testing.T) {
 				return nil
 			}
 			t.Cleanup(func() { testHookBeforeFence = nil })
-			ctx, cancel := context.WithCancel(t.Context())
-			ran := make(chan error, 1)
-			go func() { ran <- e.Run(ctx) }()
-			defer func() {
-				cancel()
-				<-ran
-			}()
+			runEngine(t, e)
 			produce := func(from int) {
 				t.Helper()
 				recs := clickRecords(from, 3)

@@ -240,9 +240,15 @@ func (e *Engine) settle() error {
 		e.forget()
 		return err
 	}
+	e.landed(upTo)
+	return nil
+}
+
+// landed records that the batches up to the state cache's number upTo
+// have committed.
+func (e *Engine) landed(upTo uint64) {
 	e.failures = 0
 	e.cache.committed(upTo)
-	return nil
 }
 
 // makeRoom waits until fewer than maxFlights batches are in flight, and
@@ -262,8 +268,7 @@ func (e *Engine) makeRoom() error {
 			return e.settle()
 		}
 		e.flights = e.flights[1:]
-		e.failures = 0
-		e.cache.committed(f.batch)
+		e.landed(f.batch)
 	}
 	return nil
 }

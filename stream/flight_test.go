@@ -81,9 +81,7 @@ features:
 // flight: the next one is read from the store while the engine waits to
 // commit it, before its offsets are, and after.
 func TestBatchIsReadBeforeItCommits(t *testing.T) {
-	e, reg, _ := newTestEngine(t, clicksRepo)
-	joinGroup(t, e, "clicks")
-	_, cv, topo := layout(t, reg, "user_clicks")
+	e, cv, topo := clicksMember(t)
 	before := &flight{logged: make(chan struct{}), done: make(chan struct{})}
 	close(before.logged)
 	e.flights = []*flight{before}
@@ -117,6 +115,16 @@ func TestBatchIsReadBeforeItCommits(t *testing.T) {
 	if n, next := clickCount(t, e, cv), committedOffset(t, e); n != 3 || next != 3 {
 		t.Errorf("committed: count %d, next offset %d; want 3 and 3", n, next)
 	}
+}
+
+// clicksMember makes an engine over clicksRepo that is a member of its
+// consumer group, with the user_clicks view and the topology.
+func clicksMember(t *testing.T) (*Engine, *featurestore.CompiledView, *topology) {
+	t.Helper()
+	e, reg, _ := newTestEngine(t, clicksRepo)
+	joinGroup(t, e, "clicks")
+	_, cv, topo := layout(t, reg, "user_clicks")
+	return e, cv, topo
 }
 
 // heldFlight is a batch in flight whose changelog is written (or failed
@@ -166,9 +174,7 @@ func settledAt(t *testing.T, e *Engine, next int64) {
 // of the batch before: the next batch's changelog transaction commits in
 // the meantime, and its store commit follows that of the batch before.
 func TestChangelogIsWrittenWhileTheBatchBeforeCommits(t *testing.T) {
-	e, reg, _ := newTestEngine(t, clicksRepo)
-	joinGroup(t, e, "clicks")
-	_, _, topo := layout(t, reg, "user_clicks")
+	e, _, topo := clicksMember(t)
 	before := heldFlight(nil)
 	e.flights = []*flight{before}
 	if err := e.handle(t.Context(), topo, clickRecords(0, 3)); err != nil {
@@ -210,9 +216,7 @@ func TestBatchAfterAFailedOneDoesNotCommit(t *testing.T) {
 		{"store commit failed", nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, reg, _ := newTestEngine(t, clicksRepo)
-			joinGroup(t, e, "clicks")
-			_, _, topo := layout(t, reg, "user_clicks")
+			e, _, topo := clicksMember(t)
 			before := heldFlight(tc.logErr)
 			before.err = lost
 			e.flights = []*flight{before}
@@ -248,9 +252,7 @@ func TestBatchAfterAFailedOneDoesNotCommit(t *testing.T) {
 // next is applied and staged, and handed over only once the oldest has
 // committed.
 func TestApplyWaitsForRoomInFlight(t *testing.T) {
-	e, reg, _ := newTestEngine(t, clicksRepo)
-	joinGroup(t, e, "clicks")
-	_, _, topo := layout(t, reg, "user_clicks")
+	e, _, topo := clicksMember(t)
 	var held []*flight
 	for range maxFlights {
 		held = append(held, heldFlight(nil))
@@ -282,9 +284,7 @@ func TestApplyWaitsForRoomInFlight(t *testing.T) {
 func TestDuplicateOfABatchInFlight(t *testing.T) {
 	for _, which := range []int{0, 1} {
 		t.Run(fmt.Sprintf("flight %d", which), func(t *testing.T) {
-			e, reg, _ := newTestEngine(t, clicksRepo)
-			joinGroup(t, e, "clicks")
-			_, cv, topo := layout(t, reg, "user_clicks")
+			e, cv, topo := clicksMember(t)
 			flights := []*flight{heldFlight(nil), heldFlight(nil)}
 			flights[which].seen = map[seenID]struct{}{{viewKey(cv), "ev-1"}: {}}
 			for _, f := range flights {
@@ -330,9 +330,7 @@ func TestFailedOldestFlightStopsTheNextBatch(t *testing.T) {
 	lost := errors.New("lost")
 	for _, n := range []int{1, maxFlights} {
 		t.Run(fmt.Sprintf("%d in flight", n), func(t *testing.T) {
-			e, reg, _ := newTestEngine(t, clicksRepo)
-			joinGroup(t, e, "clicks")
-			_, _, topo := layout(t, reg, "user_clicks")
+			e, _, topo := clicksMember(t)
 			for i := range n {
 				f := heldFlight(nil)
 				f.err = lost
@@ -359,9 +357,7 @@ func TestFailedOldestFlightStopsTheNextBatch(t *testing.T) {
 // batch before: the next batch writes nothing until it has ended (one
 // client runs one transaction at a time).
 func TestChangelogWaitsForTheOneBefore(t *testing.T) {
-	e, reg, _ := newTestEngine(t, clicksRepo)
-	joinGroup(t, e, "clicks")
-	_, _, topo := layout(t, reg, "user_clicks")
+	e, _, topo := clicksMember(t)
 	before := &flight{logged: make(chan struct{}), done: make(chan struct{})}
 	e.flights = []*flight{before}
 	if err := e.handle(t.Context(), topo, clickRecords(0, 3)); err != nil {
@@ -396,9 +392,7 @@ func TestChangelogWaitsForTheOneBefore(t *testing.T) {
 // the next. The count takes each once, the store's offsets and changelog
 // position follow every batch.
 func TestOverlappingBatchesStayExact(t *testing.T) {
-	e, reg, _ := newTestEngine(t, clicksRepo)
-	joinGroup(t, e, "clicks")
-	_, cv, topo := layout(t, reg, "user_clicks")
+	e, cv, topo := clicksMember(t)
 	if err := e.restore(t.Context(), topo, map[string][]int32{"clicks": {2}}); err != nil {
 		t.Fatal(err)
 	}

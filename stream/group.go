@@ -280,10 +280,7 @@ func (g *groupJob) client(topo *topology, failed, rewound *atomic.Pointer[error]
 			if r, ok := g.h.(rewinder); ok {
 				// Work in flight commits first; a failure of it is
 				// rewound for, not restored over.
-				if err := r.settle(); err != nil {
-					g.logger.Error("flush in a rebalance", "job", g.name, "err", err)
-					rewound.Store(&err)
-				}
+				g.flushed(r.settle(), failed, rewound)
 			}
 			if r, ok := g.h.(restorer); ok {
 				err := r.restore(ctx, topo, assigned)
@@ -318,14 +315,14 @@ func (g *groupJob) giveUp(ctx context.Context, parts map[string][]int32, failed,
 	if o, ok := g.h.(owner); ok {
 		o.revoked(parts)
 	}
-	g.flush(ctx, failed, rewound)
+	g.flushed(g.h.idle(ctx), failed, rewound)
 }
 
-// flush waits for the handler's work in flight (idle) in a rebalance
-// callback. A failure of it goes to rewound when the handler is a
-// rewinder, else to failed: the next poll then rewinds or restarts.
-func (g *groupJob) flush(ctx context.Context, failed, rewound *atomic.Pointer[error]) {
-	err := g.h.idle(ctx)
+// flushed hands on err, the outcome of waiting for the handler's work in
+// flight in a rebalance callback: a failure goes to rewound when the
+// handler is a rewinder, else to failed; the next poll then rewinds or
+// restarts.
+func (g *groupJob) flushed(err error, failed, rewound *atomic.Pointer[error]) {
 	if err == nil {
 		return
 	}

@@ -127,10 +127,11 @@ func (e *Engine) seal(produced [][]*kgo.Record, sources [][]int32, positions []p
 			}
 		}
 	}
+	if !marked {
+		return
+	}
 	for _, p := range positions {
-		if marked {
-			e.sealed[sourceAt{p.view, p.partition}] = p.next
-		}
+		e.sealed[sourceAt{p.view, p.partition}] = p.next
 	}
 }
 

@@ -336,7 +336,7 @@ func (e *Engine) lastOffsets(ctx context.Context, topic string, start, end map[i
 			from[p] = max(start[p], o-window)
 			markers[p] = from[p] <= start[p]
 		}
-		err := e.scanChangelog(ctx, topic, from, left, func(r *kgo.Record) error {
+		err := kafka.ReadCommitted(ctx, e.producer, topic, from, left, func(r *kgo.Record) error {
 			switch {
 			case isOffsets(r):
 				out[r.Partition], markers[r.Partition] = r.Offset+1, true
@@ -365,16 +365,10 @@ func (e *Engine) lastOffsets(ctx context.Context, topic string, start, end map[i
 // to, from from[p] up to to[p], in order, as committed: entries of aborted
 // transactions are left out, and those of open ones waited for.
 func (e *Engine) readChangelog(ctx context.Context, topic string, from, to map[int32]int64, fn func(*kgo.Record) error) error {
-	return e.scanChangelog(ctx, topic, from, to, func(r *kgo.Record) error {
+	return kafka.ReadCommitted(ctx, e.producer, topic, from, to, func(r *kgo.Record) error {
 		if r.Attrs.IsControl() {
 			return nil
 		}
 		return fn(r)
 	})
-}
-
-// scanChangelog is readChangelog with the transaction markers passed to
-// fn too.
-func (e *Engine) scanChangelog(ctx context.Context, topic string, from, to map[int32]int64, fn func(*kgo.Record) error) error {
-	return kafka.ReadCommitted(ctx, e.producer, topic, from, to, fn)
 }

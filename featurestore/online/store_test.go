@@ -606,10 +606,7 @@ func TestOffsetOf(t *testing.T) {
 
 func TestNodeIDOutlivesReopening(t *testing.T) {
 	dir := t.TempDir()
-	s, err := online.Open(dir, online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, dir, online.Options{})
 	first, err := s.NodeID()
 	if err != nil {
 		t.Fatal(err)
@@ -621,21 +618,13 @@ func TestNodeIDOutlivesReopening(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = online.Open(dir, online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = openStore(t, dir, online.Options{})
 	defer s.Close()
 	reopened, err := s.NodeID()
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := online.Open(t.TempDir(), online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	elsewhere, err := other.NodeID()
+	elsewhere, err := newStore(t).NodeID()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -649,10 +638,7 @@ func TestNodeIDOutlivesReopening(t *testing.T) {
 
 func TestRunNumberOutlivesReopening(t *testing.T) {
 	dir := t.TempDir()
-	s, err := online.Open(dir, online.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, dir, online.Options{})
 	first, err := s.LastRun()
 	if err != nil {
 		t.Fatal(err)
@@ -663,9 +649,7 @@ func TestRunNumberOutlivesReopening(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if s, err = online.Open(dir, online.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	s = openStore(t, dir, online.Options{})
 	defer s.Close()
 	again, err := s.LastRun()
 	if err != nil {

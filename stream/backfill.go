@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -21,29 +23,74 @@ import (
 // that the rows cover). An offline sink's History is one.
 type HistoryFunc func(ctx context.Context, stream string, schema *schemas.Schema, fn func(*offline.Row) error) (map[int32]int64, error)
 
-// backfillBatchRows bounds the rows applied in one backfill transaction.
-const backfillBatchRows = 4096
+const (
+	// backfillBatchRows bounds the rows applied in one backfill
+	// transaction.
+	backfillBatchRows = 4096
+	// buildBudget bounds the time a backfill holds the consumer between
+	// two polls: a rebalance waits for it, and the records of the
+	// partitions not being built too.
+	buildBudget = 500 * time.Millisecond
+	// buildPoll is how long a poll waits for records while a backfill has
+	// work to commit.
+	buildPoll = 10 * time.Millisecond
+)
 
-// prepare backfills, from the offline history, every view version of the
-// topology that has consumed nothing yet (a new view, or a new version of
-// one): it then serves its history without the stream's topic having to
-// retain it, and consumption goes on from where the history ends. Views
-// keyed by another entity than their stream's replay their repartition
-// topic instead.
-func (e *Engine) prepare(ctx context.Context, topo *topology) error {
-	// Marks follow the topology being consumed from now on, also while no
-	// record arrives.
+// prepare readies the engine for a topology before it joins the group:
+// marks follow the topology being consumed from now on, also while no
+// record arrives.
+func (e *Engine) prepare(_ context.Context, topo *topology) error {
 	e.topo = topo
+	return nil
+}
+
+// building is the backfill of a view version, from the offline history, on
+// partitions the engine owns: a new view, or a new version of one, that no
+// worker has written offsets of to the changelog. The view then serves its
+// history without the stream's topic having to retain it, and consumption
+// of the partitions goes on from where the history ends. Only the
+// partitions' owner builds them, in transactions fenced by its membership
+// as its batches are, so a worker dropped from the group cannot write a
+// backfill after the partitions' next owner. The history is read on a
+// goroutine of its own, and what it read is committed between polls
+// (build), so a rebalance waits for a transaction at most; the
+// partitions are paused in the consumer meanwhile.
+type building struct {
+	topic string
+	job   *streamJob
+	cv    *featurestore.CompiledView
+	parts map[int32]bool // owned partitions still to build
+	// The reading, from startReading on: chunks carries the rows read and
+	// is closed once the history is read, covered and readErr set.
+	bf      *backfiller
+	chunks  chan []offline.Row
+	covered map[int32]int64
+	readErr error
+	cancel  context.CancelFunc
+	start   time.Time
+}
+
+// stopReading ends the history's reading; the next build step reads it
+// again, and skips the rows committed meanwhile as seen.
+func (b *building) stopReading() {
+	if b.cancel != nil {
+		b.cancel()
+		for range b.chunks { // let the reader end
+		}
+	}
+	b.bf, b.chunks, b.cancel = nil, nil, nil
+}
+
+// backfillAssigned starts building the view versions that the store holds
+// no offsets of on assigned partitions once they are restored, and pauses
+// those partitions until they are built.
+func (e *Engine) backfillAssigned(topo *topology, assigned map[string][]int32) error {
 	if e.history == nil {
 		return nil
 	}
-	if err := e.settle(); err != nil {
-		return err
-	}
-	// A backfill commits offsets of its own.
-	e.progress = nil
-	for _, job := range topo.byTopic {
-		if job.internal {
+	for topic, parts := range assigned {
+		job := topo.byTopic[topic]
+		if job == nil || job.internal {
 			continue
 		}
 		for _, cv := range job.views {
@@ -51,50 +98,195 @@ func (e *Engine) prepare(ctx context.Context, topo *topology) error {
 			if err != nil {
 				return err
 			}
-			if len(offs) > 0 {
-				continue
-			}
-			if err := e.backfill(ctx, job, cv); err != nil {
-				return fmt.Errorf("backfill feature view %q from the offline store: %w", cv.View.Name, err)
+			missing := slices.DeleteFunc(slices.Clone(parts), func(p int32) bool {
+				_, ok := offs[p]
+				return ok
+			})
+			if len(missing) > 0 {
+				e.addBuild(topic, job, cv, missing)
 			}
 		}
 	}
 	return nil
 }
 
-// backfill applies a view's offline history in batches, each committed
-// with its changelog. A crash half-way leaves the view without offsets, so
-// the next start backfills again; the event ids already applied are then
-// skipped.
-func (e *Engine) backfill(ctx context.Context, job *streamJob, cv *featurestore.CompiledView) error {
-	start := time.Now()
-	e.logger.Info("backfilling feature view from the offline store", "view", cv.View.Name, "version", cv.View.Version)
+// addBuild adds partitions to the building of a view version.
+func (e *Engine) addBuild(topic string, job *streamJob, cv *featurestore.CompiledView, parts []int32) {
+	if m := e.member.Load(); m != nil && m.consumer != nil {
+		m.consumer.PauseFetchPartitions(map[string][]int32{topic: parts})
+	}
+	for _, b := range e.builds {
+		if b.topic == topic && viewKey(b.cv) == viewKey(cv) {
+			b.stopReading() // read again for every partition
+			for _, p := range parts {
+				b.parts[p] = true
+			}
+			return
+		}
+	}
+	b := &building{topic: topic, job: job, cv: cv, parts: map[int32]bool{}}
+	for _, p := range parts {
+		b.parts[p] = true
+	}
+	e.builds = append(e.builds, b)
+}
+
+// dropBuilds stops building partitions the engine no longer owns (nil: all
+// of them) and lets the consumer fetch them again should they come back.
+func (e *Engine) dropBuilds(revoked map[string][]int32) {
+	if m := e.member.Load(); revoked != nil && m != nil && m.consumer != nil {
+		m.consumer.ResumeFetchPartitions(revoked)
+	}
+	e.builds = slices.DeleteFunc(e.builds, func(b *building) bool {
+		if revoked != nil {
+			for _, p := range revoked[b.topic] {
+				delete(b.parts, p)
+			}
+		}
+		if revoked == nil || len(b.parts) == 0 {
+			b.stopReading()
+			return true
+		}
+		return false
+	})
+}
+
+// building says whether backfills are in progress (builder).
+func (e *Engine) building() bool { return len(e.builds) > 0 }
+
+// build goes on with the backfills in progress, between two polls: it
+// commits what their histories' readers have read, for up to buildBudget,
+// and ends each backfill whose history is read whole (builder). A failure
+// stops the readers; the next step reads again.
+func (e *Engine) build(ctx context.Context) error {
+	if len(e.builds) == 0 {
+		return nil
+	}
+	if err := e.settle(); err != nil {
+		return err
+	}
+	deadline := time.NewTimer(buildBudget)
+	defer deadline.Stop()
+	for len(e.builds) > 0 {
+		b := e.builds[0]
+		if b.chunks == nil {
+			if err := e.startReading(ctx, b); err != nil {
+				return err
+			}
+		}
+		var err error
+		select {
+		case rows, ok := <-b.chunks:
+			if !ok {
+				if err = e.finishBuild(ctx, b); err == nil {
+					e.builds = e.builds[1:]
+				}
+				break
+			}
+			err = b.bf.commitRows(ctx, slices.DeleteFunc(rows, func(r offline.Row) bool { return !b.parts[r.Partition] }))
+		case <-deadline.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err != nil {
+			for _, b := range e.builds {
+				b.stopReading()
+			}
+			return fmt.Errorf("backfill feature view %q from the offline store: %w", b.cv.View.Name, err)
+		}
+	}
+	return nil
+}
+
+// startReading starts reading a backfill's history on a goroutine of its
+// own, which hands on the rows of the backfill's partitions in chunks.
+func (e *Engine) startReading(ctx context.Context, b *building) error {
+	parts := slices.Sorted(maps.Keys(b.parts))
+	e.logger.Info("backfilling feature view from the offline store", "view", b.cv.View.Name, "version", b.cv.View.Version, "partitions", parts)
 	// Where the changelog starts: a backfill whose entries are the first
 	// there holds it from its start.
-	topic := kafka.ChangelogTopic(cv.View.Name)
-	starts, err := kafka.StartOffsets(ctx, e.producer, topic)
+	changelog := kafka.ChangelogTopic(b.cv.View.Name)
+	starts, err := kafka.StartOffsets(ctx, e.producer, changelog)
 	if err != nil {
 		return err
 	}
-	bf := &backfiller{e: e, cv: cv, vk: viewKey(cv), limit: backfillBatchRows, starts: starts[topic]}
-	rows := 0
-	offsets, err := e.history(ctx, job.stream.Name, job.stream.Schema, func(row *offline.Row) error {
-		rows++
-		bf.pending = append(bf.pending, copyRow(row))
-		if len(bf.pending) >= bf.limit {
-			return bf.flush(ctx, nil)
+	// The transactions commit, for the partitions, where the job's other
+	// parts resume: the view has no offsets there until the last.
+	vk := viewKey(b.cv)
+	others := slices.DeleteFunc(b.job.names(), func(n string) bool { return n == vk })
+	resume, err := resumeFrom(others, e.store.Offsets, parts)
+	if err != nil {
+		return err
+	}
+	b.bf = &backfiller{e: e, cv: b.cv, vk: vk, topic: b.topic, resume: resume, limit: backfillBatchRows, starts: starts[changelog]}
+	b.chunks, b.start = make(chan []offline.Row, 1), time.Now()
+	readCtx, cancel := context.WithCancel(ctx)
+	b.cancel = cancel
+	go b.read(readCtx, b.chunks, e.history, maps.Clone(b.parts))
+	return nil
+}
+
+// read reads the history of a backfill's partitions into chunks.
+func (b *building) read(ctx context.Context, out chan<- []offline.Row, history HistoryFunc, parts map[int32]bool) {
+	defer close(out)
+	var chunk []offline.Row
+	send := func() error {
+		select {
+		case out <- chunk:
+			chunk = nil
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	covered, err := history(ctx, b.job.stream.Name, b.job.stream.Schema, func(row *offline.Row) error {
+		if !parts[row.Partition] {
+			return nil
+		}
+		if chunk = append(chunk, copyRow(row)); len(chunk) >= backfillBatchRows {
+			return send()
 		}
 		return nil
 	})
+	if err == nil && len(chunk) > 0 {
+		err = send()
+	}
+	b.covered, b.readErr = covered, err
+}
+
+// finishBuild ends a backfill whose history is read: it commits the
+// history's offsets, or 0 for a partition it holds nothing of, so the
+// partitions are not built again, and the consumer resumes them from
+// there.
+func (e *Engine) finishBuild(ctx context.Context, b *building) error {
+	if b.readErr != nil {
+		return b.readErr
+	}
+	offsets := make(map[int32]int64, len(b.parts))
+	for p := range b.parts {
+		offsets[p] = b.covered[p] // 0 where the history holds nothing
+	}
+	if err := b.bf.commit(ctx, nil, offsets); err != nil {
+		return err
+	}
+	e.progress = nil // read again: the view's offsets moved
+	parts := slices.Sorted(maps.Keys(b.parts))
+	from, err := resumeFrom(b.job.names(), e.store.Offsets, parts)
 	if err != nil {
 		return err
 	}
-	if err := bf.flush(ctx, offsets); err != nil {
-		return err
+	if m := e.member.Load(); m != nil && m.consumer != nil {
+		set := map[int32]kgo.EpochOffset{}
+		for p, o := range from {
+			set[p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+		}
+		m.consumer.SetOffsets(map[string]map[int32]kgo.EpochOffset{b.topic: set})
+		m.consumer.ResumeFetchPartitions(map[string][]int32{b.topic: parts})
 	}
-	e.backfilled.WithLabelValues(cv.View.Name).Add(float64(bf.taken))
-	e.logger.Info("backfilled feature view", "view", cv.View.Name, "version", cv.View.Version,
-		"rows", rows, "applied", bf.applied, "seconds", time.Since(start).Seconds())
+	b.cancel()
+	e.logger.Info("backfilled feature view", "view", b.cv.View.Name, "version", b.cv.View.Version, "partitions", parts,
+		"applied", b.bf.applied, "seconds", time.Since(b.start).Seconds())
 	return nil
 }
 
@@ -105,24 +297,23 @@ func copyRow(r *offline.Row) offline.Row {
 	return c
 }
 
-// backfiller applies history rows to one view version.
+// backfiller commits history rows to one view version.
 type backfiller struct {
 	e       *Engine
 	cv      *featurestore.CompiledView
 	vk      string
-	pending []offline.Row // read, not yet committed
-	limit   int           // rows per transaction; halves when one does not fit
-	applied int           // rows that passed the view's filter
-	taken   int           // rows not seen before
+	topic   string          // the stream's topic
+	resume  map[int32]int64 // partition: where the job's other parts resume
+	limit   int             // rows per transaction; halves when one does not fit
+	applied int             // rows that passed the view's filter
+	taken   int             // rows not seen before
 	// starts is where the view's changelog partitions started when the
 	// backfill began.
 	starts map[int32]int64
 }
 
-// flush commits the pending rows in as many transactions as they need,
-// then, with offsets, records them, which ends the backfill.
-func (bf *backfiller) flush(ctx context.Context, offsets map[int32]int64) error {
-	rows := bf.pending
+// commitRows commits rows in as many transactions as they need.
+func (bf *backfiller) commitRows(ctx context.Context, rows []offline.Row) error {
 	for len(rows) > 0 {
 		n := min(len(rows), bf.limit)
 		err := bf.commit(ctx, rows[:n], nil)
@@ -135,86 +326,100 @@ func (bf *backfiller) flush(ctx context.Context, offsets map[int32]int64) error 
 		}
 		rows = rows[n:]
 	}
-	bf.pending = bf.pending[:0]
-	if offsets != nil {
-		return bf.commit(ctx, nil, offsets)
-	}
 	return nil
 }
 
-// commit applies rows and offsets in one transaction with their
-// changelog entries.
+// commit applies rows and offsets in one store transaction, its changelog
+// entries written before it in a Kafka transaction fenced by the worker's
+// membership (writeChangelog).
 func (bf *backfiller) commit(ctx context.Context, rows []offline.Row, offsets map[int32]int64) error {
 	e := bf.e
 	b := e.store.NewBatch()
 	defer b.Discard()
 	committed := false
+	taken, applied := bf.taken, bf.applied
 	defer func() {
-		if !committed {
+		if !committed { // counted when applied again
 			e.cache.discard()
+			bf.taken, bf.applied = taken, applied
 		}
 	}()
-	var logs []online.Change
-	var arrival int64
-	applied, taken := 0, 0
-	for i := range rows {
-		row := &rows[i]
-		b.SetPartition(row.Partition)
-		seen, err := b.Seen(bf.vk, row.EventID)
-		if err != nil {
-			return err
-		}
-		if seen {
-			continue
-		}
-		if err := b.MarkSeen(bf.vk, row.EventID); err != nil {
-			return err
-		}
-		logs = append(logs, e.store.SeenChange(bf.cv.View.Name, bf.vk, row.EventID, row.Partition))
-		taken++
-		ev := schemas.Event{ID: row.EventID, Time: row.EventTime, Values: row.Values}
-		if key, values, pass := bf.cv.Apply(&ev); pass {
-			we := window.Event{Time: row.EventTime, Arrival: row.Arrival, Seq: window.SeqOf(row.Partition, row.Offset), Values: values}
-			if err := e.addEvent(b, bf.cv, key, row.Partition, &we); err != nil {
-				return err
-			}
-			applied++
-		}
-		arrival = max(arrival, row.Arrival)
+	logs, arrival, err := bf.apply(b, rows)
+	if err != nil {
+		return err
 	}
 	if err := e.cache.flush(b, arrival); err != nil {
 		return err
 	}
 	logs = append(b.Changes(), logs...)
+	consumed := map[int32]int64{}
 	for p, next := range offsets {
 		if err := b.SetOffset(bf.vk, p, next); err != nil {
 			return err
 		}
 		logs = append(logs, online.OffsetChange(bf.cv.View.Name, bf.vk, p, next))
+		consumed[p] = min(bf.resume[p], next)
+	}
+	if len(logs) == 0 { // every row was applied before
+		committed = true
+		return nil
+	}
+	if len(consumed) == 0 {
+		consumed = bf.resume
 	}
 	recs := make([]*kgo.Record, len(logs))
 	for i, c := range logs {
 		recs[i] = changeRecord(c)
 	}
-	var positions []position
 	produce := [][]*kgo.Record{recs}
 	sources := changelogSources(produce)
-	if len(recs) > 0 {
-		if err := e.producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			return fmt.Errorf("write changelogs: %w", err)
-		}
-		var err error
-		if positions, err = e.advancedPositions(produce, sources, bf.starts, false); err != nil {
-			return err
-		}
+	if err := e.writeChangelog(ctx, recs, map[string]map[int32]int64{bf.topic: consumed}); err != nil {
+		return err
+	}
+	positions, err := e.advancedPositions(produce, sources, bf.starts, true)
+	if err != nil {
+		return err
 	}
 	if err := e.commitWithPositions(b, positions); err != nil {
 		return err
 	}
-	e.seal(produce, sources, positions, false)
+	e.seal(produce, sources, positions, true)
 	committed = true
-	e.cache.committed(e.cache.seal())
-	bf.applied += applied
-	bf.taken += taken
+	e.landed(e.cache.seal())
+	e.backfilled.WithLabelValues(bf.cv.View.Name).Add(float64(bf.taken - taken))
 	return nil
+}
+
+// apply adds rows not seen before to the batch and returns the changelog
+// entries of their ids and the latest arrival among them.
+func (bf *backfiller) apply(b *online.Batch, rows []offline.Row) ([]online.Change, int64, error) {
+	e := bf.e
+	var logs []online.Change
+	var arrival int64
+	for i := range rows {
+		row := &rows[i]
+		b.SetPartition(row.Partition)
+		seen, err := b.Seen(bf.vk, row.EventID)
+		if err != nil {
+			return nil, 0, err
+		}
+		if seen {
+			continue
+		}
+		if err := b.MarkSeen(bf.vk, row.EventID); err != nil {
+			return nil, 0, err
+		}
+		logs = append(logs, e.store.SeenChange(bf.cv.View.Name, bf.vk, row.EventID, row.Partition))
+		bf.taken++
+		ev := schemas.Event{ID: row.EventID, Time: row.EventTime, Values: row.Values}
+		if key, values, pass := bf.cv.Apply(&ev); pass {
+			we := window.Event{Time: row.EventTime, Arrival: row.Arrival, Seq: window.SeqOf(row.Partition, row.Offset), Values: values}
+			if err := e.addEvent(b, bf.cv, key, row.Partition, &we); err != nil {
+				return nil, 0, err
+			}
+			bf.applied++
+		}
+		arrival = max(arrival, row.Arrival)
+	}
+	return logs, arrival, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/connectors/kafka"
 	"github.com/sluicehq/sluice/featurestore/offline"
+	"github.com/sluicehq/sluice/featurestore/online"
 	"github.com/sluicehq/sluice/schemas"
 	"github.com/sluicehq/sluice/stream"
 	"github.com/sluicehq/sluice/testkit"
@@ -261,4 +264,204 @@ func historyOf(t *testing.T, h *harness) ([]offline.Row, map[int32]int64) {
 		offsets[r.Partition] = max(offsets[r.Partition], r.Offset+1)
 	}
 	return rows, offsets
+}
+
+// TestBackfillTakesOnlyTheOwnedPartitions backfills a new view while
+// another member of the workers' group holds part of the stream's
+// partitions: the engine must build only the partitions it owns, in
+// transactions, and leave the others' history and changelog to their
+// owner.
+func TestBackfillTakesOnlyTheOwnedPartitions(t *testing.T) {
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	h := newHarness(t, repoYAML)
+	var past []rec
+	for i := range 60 {
+		past = append(past, click(fmt.Sprintf("u%d", i%30), fmt.Sprintf("h%d", i), 1, ts+int64(i)))
+	}
+	h.produce(t, past...)
+	rows, offsets := historyOf(t, h)
+	history := func(_ context.Context, _ string, _ *schemas.Schema, fn func(*offline.Row) error) (map[int32]int64, error) {
+		for i := range rows {
+			if err := fn(&rows[i]); err != nil {
+				return nil, err
+			}
+		}
+		return offsets, nil
+	}
+	held := holdPartitions(t, h)
+	waitHeld(t, held, 8, 20*time.Second) // all of them, before the engine joins
+
+	store := testkit.OnlineStore(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	eng := stream.NewEngine(h.cluster, h.registry, store, h.producer, stream.Options{History: history})
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	mine := waitBackfilled(t, store, held, offsets)
+	checkBuiltOnly(t, h, store, rows, mine, ts)
+}
+
+// checkBuiltOnly requires the store to count each user's two history
+// events on the engine's partitions (mine) and nothing on the others, and
+// the changelog to hold records, all written in transactions, of the
+// engine's partitions only.
+func checkBuiltOnly(t *testing.T, h *harness, store *online.Store, rows []offline.Row, mine map[int32]bool, ts int64) {
+	t.Helper()
+	repo := h.registry.Repo()
+	perUser := map[string]int32{}
+	for _, r := range rows {
+		perUser[r.Key] = r.Partition
+	}
+	for user, p := range perUser {
+		got := read(t, store, repo, "user_clicks", user, ts*1000+time.Hour.Microseconds())
+		want := map[bool]int64{true: 2, false: 0}[mine[p]]
+		if count, _ := got[1].V.(int64); count != want {
+			t.Errorf("user %s on partition %d (the engine's: %v): count %v, want %d", user, p, mine[p], got[1].V, want)
+		}
+	}
+	written := map[int32]bool{}
+	for _, r := range consumeAll(t, h, kafka.ChangelogTopic("user_clicks")) {
+		written[r.Partition] = true
+		if !r.Attrs.IsTransactional() {
+			t.Errorf("changelog record at %d/%d written outside a transaction", r.Partition, r.Offset)
+		}
+	}
+	if !maps.Equal(written, mine) {
+		t.Errorf("changelog partitions written %v, want the engine's %v", written, mine)
+	}
+}
+
+// waitBackfilled waits until the store holds the history's offsets on
+// the partitions that held (the other member's) does not list, and none
+// on those it does, and returns the former.
+func waitBackfilled(t *testing.T, store *online.Store, held func() map[int32]bool, offsets map[int32]int64) map[int32]bool {
+	t.Helper()
+	var mine map[int32]bool
+	err := testkit.Eventually(t.Context(), 30*time.Second, func() error {
+		others := held()
+		offs, err := store.Offsets("view.user_clicks.1")
+		if err != nil {
+			return err
+		}
+		mine = map[int32]bool{}
+		for p, next := range offs {
+			if others[p] {
+				return fmt.Errorf("partition %d backfilled, but the other member holds it", p)
+			}
+			if next != offsets[p] {
+				return fmt.Errorf("partition %d backfilled up to %d, want %d", p, next, offsets[p])
+			}
+			mine[p] = true
+		}
+		if len(mine) == 0 || len(mine)+len(others) != 8 {
+			return fmt.Errorf("backfilled partitions %v, the other member's %v: want all 8 between them", mine, others)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mine
+}
+
+// holdPartitions joins the stream workers' group with a plain consumer of
+// clicks; the returned func lists the partitions it holds.
+func holdPartitions(t *testing.T, h *harness) func() map[int32]bool {
+	t.Helper()
+	var mu sync.Mutex
+	held := map[int32]bool{}
+	track := func(on bool) func(context.Context, *kgo.Client, map[string][]int32) {
+		return func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range m["clicks"] {
+				held[p] = on
+				if !on {
+					delete(held, p)
+				}
+			}
+		}
+	}
+	cl, err := h.cluster.Client(kgo.ConsumerGroup("sluice-stream"), kgo.ConsumeTopics("clicks"), kgo.DisableAutoCommit(),
+		kgo.OnPartitionsAssigned(track(true)), kgo.OnPartitionsRevoked(track(false)), kgo.OnPartitionsLost(track(false)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		for ctx.Err() == nil && !cl.PollFetches(ctx).IsClientClosed() {
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-polled; cl.Close() })
+	list := func() map[int32]bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(held)
+	}
+	return list
+}
+
+// waitHeld waits until the plain member holds at least n partitions.
+func waitHeld(t *testing.T, held func() map[int32]bool, n int, within time.Duration) {
+	t.Helper()
+	err := testkit.Eventually(t.Context(), within, func() error {
+		if got := len(held()); got < n {
+			return fmt.Errorf("the plain member holds %d partitions, want %d", got, n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRebalanceDuringABackfill lets a second member join the group while
+// the engine backfills every partition from a history that does not
+// answer yet: the rebalance must not wait for the backfill, and the engine
+// then builds only the partitions it kept.
+func TestRebalanceDuringABackfill(t *testing.T) {
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	h := newHarness(t, repoYAML)
+	var past []rec
+	for i := range 60 {
+		past = append(past, click(fmt.Sprintf("u%d", i%30), fmt.Sprintf("h%d", i), 1, ts+int64(i)))
+	}
+	h.produce(t, past...)
+	rows, offsets := historyOf(t, h)
+	reading, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	history := func(ctx context.Context, _ string, _ *schemas.Schema, fn func(*offline.Row) error) (map[int32]int64, error) {
+		once.Do(func() { close(reading) })
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		for i := range rows {
+			if err := fn(&rows[i]); err != nil {
+				return nil, err
+			}
+		}
+		return offsets, nil
+	}
+	store := testkit.OnlineStore(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	eng := stream.NewEngine(h.cluster, h.registry, store, h.producer, stream.Options{History: history})
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-reading:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the engine did not start its backfill")
+	}
+	held := holdPartitions(t, h)
+	// Well within the group's rebalance timeout, which a rebalance held
+	// up by the backfill would wait out.
+	waitHeld(t, held, 1, 5*time.Second)
+	close(release)
+	mine := waitBackfilled(t, store, held, offsets)
+	checkBuiltOnly(t, h, store, rows, mine, ts)
 }

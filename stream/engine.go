@@ -61,6 +61,10 @@ type Engine struct {
 	// applied, oldest first (at most maxFlights). Only the goroutine that
 	// applies batches uses the list.
 	flights []*flight
+	// builds are the backfills in progress (backfill.go). Only the
+	// goroutine that applies batches, and the consumer's callbacks, which
+	// never run beside it, use the list.
+	builds []*building
 	// failures counts the failures of handle and idle since a batch last
 	// committed (failedAgain).
 	failures int
@@ -189,7 +193,10 @@ func (e *Engine) CaughtUp(repo *featurestore.Repo, cv *featurestore.CompiledView
 func (e *Engine) assigned(m map[string][]int32) { e.owned.assign(m) }
 
 // revoked forgets partitions the engine's consumer no longer owns.
-func (e *Engine) revoked(m map[string][]int32) { e.owned.revoke(m) }
+func (e *Engine) revoked(m map[string][]int32) {
+	e.owned.revoke(m)
+	e.dropBuilds(m)
+}
 
 // ownedPartitions lists the partitions of a topic the engine's consumer
 // owns. A failed batch leaves the engine holding only what its store

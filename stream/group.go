@@ -38,6 +38,16 @@ type preparer interface {
 	prepare(ctx context.Context, topo *topology) error
 }
 
+// builder is a handler that builds the state of some partitions between
+// polls (the stream engine's backfills), while the consumer holds their
+// records back.
+type builder interface {
+	// building says whether there is building to do.
+	building() bool
+	// build does some of it, briefly: a rebalance waits for it.
+	build(ctx context.Context) error
+}
+
 // owner is a handler that keeps track of the partitions it owns:
 // revoked(nil) says it owns none.
 type owner interface {
@@ -179,7 +189,11 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 	}
 	defer g.leave(ctx, cl)
 	for {
-		tick, stop := context.WithTimeout(pollCtx, g.idleTick)
+		wait := g.idleTick
+		if b, ok := g.h.(builder); ok && b.building() {
+			wait = buildPoll
+		}
+		tick, stop := context.WithTimeout(pollCtx, wait)
 		fetches := cl.PollRecords(tick, g.maxPoll)
 		stop()
 		if pollCtx.Err() != nil || fetches.IsClientClosed() {
@@ -216,6 +230,9 @@ func (g *groupJob) consume(ctx context.Context, topo *topology, changed <-chan s
 			err = g.h.idle(ctx)
 		} else {
 			err = g.h.handle(ctx, topo, recs)
+		}
+		if b, ok := g.h.(builder); ok && err == nil {
+			err = b.build(ctx)
 		}
 		if err != nil {
 			if ctx.Err() != nil || !g.rewind(cl, topo, err) {
@@ -408,9 +425,16 @@ func (g *groupJob) adjust(topo *topology, m map[string]map[int32]kgo.Offset) (ma
 // from returns where a job consumes each of partitions: where the job or
 // any of its views is furthest behind, 0 where one holds no offset.
 func (g *groupJob) from(job *streamJob, partitions []int32) (map[int32]int64, error) {
+	return resumeFrom(g.h.names(job), g.h.offsets, partitions)
+}
+
+// resumeFrom returns where each of partitions is consumed from by the
+// progress names: the lowest offset any of them holds of it, 0 where one
+// holds none.
+func resumeFrom(names []string, offsets func(name string) (map[int32]int64, error), partitions []int32) (map[int32]int64, error) {
 	var stored []map[int32]int64
-	for _, name := range g.h.names(job) {
-		offs, err := g.h.offsets(name)
+	for _, name := range names {
+		offs, err := offsets(name)
 		if err != nil {
 			return nil, err
 		}

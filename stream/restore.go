@@ -24,8 +24,9 @@ import (
 // catches up: the entries written after the store's position in the
 // changelog (Batch.SetChangelogPosition), which another owner wrote
 // meanwhile, are applied the same way; one it holds without a position
-// resumes from its own offsets. A changelog without offsets for a
-// partition (a view that never ran) leaves it to replay.
+// resumes from its own offsets. A partition whose changelog holds no
+// offsets (a view that never ran) is then backfilled from the offline
+// history (backfillAssigned), or left to replay where there is none.
 func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[string][]int32) error {
 	// The batches in flight commit first: a restore writes offsets of its
 	// own, and the memory's are read again from the store afterwards.
@@ -58,7 +59,7 @@ func (e *Engine) restore(ctx context.Context, topo *topology, assigned map[strin
 	if restored {
 		e.cache.reset()
 	}
-	return nil
+	return e.backfillAssigned(topo, assigned)
 }
 
 // restoreView applies the entries of a view's changelog partitions that

@@ -34,6 +34,9 @@ const txnTimeout = 10 * time.Second
 type groupMember struct {
 	group string
 	cl    interface{ GroupMetadata() (string, int32) }
+	// consumer is the member's client, which backfills pause and resume
+	// partitions of; nil in tests that fence with another.
+	consumer *kgo.Client
 }
 
 // joined records the consumer the engine works under, or none (nil).
@@ -42,7 +45,7 @@ func (e *Engine) joined(group string, cl *kgo.Client) {
 		e.member.Store(nil)
 		return
 	}
-	e.member.Store(&groupMember{group, cl})
+	e.member.Store(&groupMember{group: group, cl: cl, consumer: cl})
 }
 
 // txnName names the transactions of one run of a worker (online.Store's

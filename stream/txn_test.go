@@ -17,7 +17,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/connectors/kafka"
+	"github.com/sluicehq/sluice/featurestore/offline"
 	"github.com/sluicehq/sluice/featurestore/online"
+	"github.com/sluicehq/sluice/schemas"
 	"github.com/sluicehq/sluice/testkit"
 )
 
@@ -113,7 +115,7 @@ func TestTransactionsOfADroppedMemberAbort(t *testing.T) {
 		{"dropped", staleMember{"a-member-that-left", generation}, kerr.UnknownMemberID},
 	}
 	for _, c := range cases {
-		e.member.Store(&groupMember{e.job.group(), c.member})
+		e.member.Store(&groupMember{group: e.job.group(), cl: c.member})
 		if err := write(c.key); !errors.Is(err, c.want) {
 			t.Errorf("commit as %+v: %v, want %v", c.member, err, c.want)
 		}
@@ -315,24 +317,11 @@ func TestMemberDroppedMidBatchIsRefused(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("no batch reached its commit")
 	}
-	m := e.member.Load()
-	dropped, _ := m.cl.GroupMetadata()
-	leave := kmsg.NewPtrLeaveGroupRequest()
-	leave.Group = m.group
-	member := kmsg.NewLeaveGroupRequestMember()
-	member.MemberID = dropped
-	leave.Members = append(leave.Members, member)
-	resp, err := leave.RequestWith(t.Context(), e.producer)
-	if err == nil {
-		err = kerr.ErrorForCode(resp.ErrorCode)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	dropMember(t, e)
 	// Give the consumer the time to notice and to rejoin, were it free to.
 	time.Sleep(3 * time.Second)
 	free()
-	err = testkit.Eventually(t.Context(), 20*time.Second, func() error {
+	err := testkit.Eventually(t.Context(), 20*time.Second, func() error {
 		offs, err := e.store.Offsets("clicks")
 		if err != nil || offs[0] != 1 {
 			return fmt.Errorf("offsets %v, %v: want the record applied", offs, err)
@@ -473,5 +462,102 @@ func TestFailedBatchIsAppliedAgainInTheGroup(t *testing.T) {
 				t.Errorf("consumer restarted %d times, want %d", n, tc.restarts)
 			}
 		})
+	}
+}
+
+// dropMember removes the engine's consumer from its group, as the group
+// coordinator does with a member whose session timed out.
+func dropMember(t *testing.T, e *Engine) {
+	t.Helper()
+	m := e.member.Load()
+	if m == nil {
+		t.Fatal("the engine is in no group")
+	}
+	dropped, _ := m.cl.GroupMetadata()
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Group = m.group
+	member := kmsg.NewLeaveGroupRequestMember()
+	member.MemberID = dropped
+	leave.Members = append(leave.Members, member)
+	resp, err := leave.RequestWith(t.Context(), e.producer)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.ErrorCode)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBackfillOfADroppedMemberIsRefused drops the engine's member from its
+// group while a backfill waits to commit its first transaction. The
+// backfill must be refused, as a batch is, since the partitions' next
+// owner backfills them too; the engine builds them again once it is given
+// them back, counting every event once.
+func TestBackfillOfADroppedMemberIsRefused(t *testing.T) {
+	e, reg, _ := newTestEngine(t, clicksRepo)
+	_, cv, _ := layout(t, reg, "user_clicks")
+	ts := time.Now().Add(-time.Minute).UnixMicro()
+	const n = 5
+	var rows []offline.Row
+	for i := range n {
+		rows = append(rows, offline.Row{Values: []any{"u", ts + int64(i)}, Key: "u", EventID: fmt.Sprintf("b%d", i),
+			EventTime: ts + int64(i), Arrival: ts + int64(i), Partition: 0, Offset: int64(i)})
+	}
+	e.history = func(_ context.Context, _ string, _ *schemas.Schema, fn func(*offline.Row) error) (map[int32]int64, error) {
+		for i := range rows {
+			if err := fn(&rows[i]); err != nil {
+				return nil, err
+			}
+		}
+		return map[int32]int64{0: n}, nil
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	testHookBeforeFence = func() error {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+		return nil
+	}
+	t.Cleanup(func() { testHookBeforeFence = nil })
+	runEngine(t, e)
+	var released sync.Once
+	free := func() { released.Do(func() { close(release) }) }
+	defer free() // before the engine stops, should the test fail first
+	select {
+	case <-entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no backfill reached its commit")
+	}
+	dropMember(t, e)
+	time.Sleep(3 * time.Second) // the group moves on meanwhile
+	free()
+	err := testkit.Eventually(t.Context(), 30*time.Second, func() error {
+		offs, err := e.store.Offsets(viewKey(cv))
+		if err != nil || offs[0] != n {
+			return fmt.Errorf("offsets %v, %v: want the history backfilled", offs, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := clickCount(t, e, cv); got != n {
+		t.Errorf("count %d, want %d", got, n)
+	}
+	topic := kafka.ChangelogTopic("user_clicks")
+	all, committed := changelogRecords(t, e, topic, false), changelogRecords(t, e, topic, true)
+	if len(all) <= len(committed) {
+		t.Errorf("changelog holds %d records, %d of them committed: want the refused backfill's records aborted", len(all), len(committed))
+	}
+	seen := map[string]int{}
+	for _, k := range committed {
+		seen[k]++
+	}
+	for k, c := range seen {
+		if c > 1 {
+			t.Errorf("changelog key %q committed %d times, want once", k, c)
+		}
 	}
 }

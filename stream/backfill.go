@@ -20,7 +20,8 @@ import (
 
 // HistoryFunc reads a stream's committed offline history: it calls fn with
 // every row below the offsets it returns (the next offset per partition
-// that the rows cover). An offline sink's History is one.
+// that the rows cover). It stops with the error when fn returns one or ctx
+// is done: a rebalance waits for it. An offline sink's History is one.
 type HistoryFunc func(ctx context.Context, stream string, schema *schemas.Schema, fn func(*offline.Row) error) (map[int32]int64, error)
 
 const (
@@ -168,6 +169,11 @@ func (e *Engine) build(ctx context.Context) error {
 	deadline := time.NewTimer(buildBudget)
 	defer deadline.Stop()
 	for len(e.builds) > 0 {
+		select {
+		case <-deadline.C:
+			return nil
+		default:
+		}
 		b := e.builds[0]
 		if b.chunks == nil {
 			if err := e.startReading(ctx, b); err != nil {
@@ -219,7 +225,8 @@ func (e *Engine) startReading(ctx context.Context, b *building) error {
 	if err != nil {
 		return err
 	}
-	b.bf = &backfiller{e: e, cv: b.cv, vk: vk, topic: b.topic, resume: resume, limit: backfillBatchRows, starts: starts[changelog]}
+	b.bf = &backfiller{e: e, cv: b.cv, vk: vk, topic: b.topic, resume: resume, parts: b.parts,
+		limit: backfillBatchRows, starts: starts[changelog]}
 	b.chunks, b.start = make(chan []offline.Row, 1), time.Now()
 	readCtx, cancel := context.WithCancel(ctx)
 	b.cancel = cancel
@@ -272,21 +279,39 @@ func (e *Engine) finishBuild(ctx context.Context, b *building) error {
 	}
 	e.progress = nil // read again: the view's offsets moved
 	parts := slices.Sorted(maps.Keys(b.parts))
-	from, err := resumeFrom(b.job.names(), e.store.Offsets, parts)
-	if err != nil {
+	if err := e.release(b); err != nil {
 		return err
-	}
-	if m := e.member.Load(); m != nil && m.consumer != nil {
-		set := map[int32]kgo.EpochOffset{}
-		for p, o := range from {
-			set[p] = kgo.EpochOffset{Epoch: -1, Offset: o}
-		}
-		m.consumer.SetOffsets(map[string]map[int32]kgo.EpochOffset{b.topic: set})
-		m.consumer.ResumeFetchPartitions(map[string][]int32{b.topic: parts})
 	}
 	b.cancel()
 	e.logger.Info("backfilled feature view", "view", b.cv.View.Name, "version", b.cv.View.Version, "partitions", parts,
 		"applied", b.bf.applied, "seconds", time.Since(b.start).Seconds())
+	return nil
+}
+
+// release lets the consumer fetch the partitions of a finished backfill
+// that no other backfill still builds, from where the job resumes them:
+// the history's end, where the job's other parts are not behind it.
+func (e *Engine) release(done *building) error {
+	var parts []int32
+	for p := range done.parts {
+		if !slices.ContainsFunc(e.builds, func(b *building) bool { return b != done && b.topic == done.topic && b.parts[p] }) {
+			parts = append(parts, p)
+		}
+	}
+	m := e.member.Load()
+	if len(parts) == 0 || m == nil || m.consumer == nil {
+		return nil
+	}
+	from, err := resumeFrom(done.job.names(), e.store.Offsets, parts)
+	if err != nil {
+		return err
+	}
+	set := map[int32]kgo.EpochOffset{}
+	for p, o := range from {
+		set[p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+	}
+	m.consumer.SetOffsets(map[string]map[int32]kgo.EpochOffset{done.topic: set})
+	m.consumer.ResumeFetchPartitions(map[string][]int32{done.topic: parts})
 	return nil
 }
 
@@ -304,6 +329,7 @@ type backfiller struct {
 	vk      string
 	topic   string          // the stream's topic
 	resume  map[int32]int64 // partition: where the job's other parts resume
+	parts   map[int32]bool  // the partitions being built (building.parts)
 	limit   int             // rows per transaction; halves when one does not fit
 	applied int             // rows that passed the view's filter
 	taken   int             // rows not seen before
@@ -365,7 +391,9 @@ func (bf *backfiller) commit(ctx context.Context, rows []offline.Row, offsets ma
 		return nil
 	}
 	if len(consumed) == 0 {
-		consumed = bf.resume
+		for p := range bf.parts {
+			consumed[p] = bf.resume[p]
+		}
 	}
 	recs := make([]*kgo.Record, len(logs))
 	for i, c := range logs {
@@ -403,7 +431,19 @@ func (bf *backfiller) apply(b *online.Batch, rows []offline.Row) ([]online.Chang
 		if err != nil {
 			return nil, 0, err
 		}
+		ev := schemas.Event{ID: row.EventID, Time: row.EventTime, Values: row.Values}
 		if seen {
+			// Applied by an unfinished build of the partition before:
+			// its entity is written again whole, since another worker's
+			// unfinished build may have written older values of it to
+			// the changelog since.
+			if key, _, pass := bf.cv.Apply(&ev); pass {
+				st, err := e.cache.get(b, bf.cv, key, row.Partition)
+				if err != nil {
+					return nil, 0, err
+				}
+				rewriteState(st)
+			}
 			continue
 		}
 		if err := b.MarkSeen(bf.vk, row.EventID); err != nil {
@@ -411,7 +451,6 @@ func (bf *backfiller) apply(b *online.Batch, rows []offline.Row) ([]online.Chang
 		}
 		logs = append(logs, e.store.SeenChange(bf.cv.View.Name, bf.vk, row.EventID, row.Partition))
 		bf.taken++
-		ev := schemas.Event{ID: row.EventID, Time: row.EventTime, Values: row.Values}
 		if key, values, pass := bf.cv.Apply(&ev); pass {
 			we := window.Event{Time: row.EventTime, Arrival: row.Arrival, Seq: window.SeqOf(row.Partition, row.Offset), Values: values}
 			if err := e.addEvent(b, bf.cv, key, row.Partition, &we); err != nil {
@@ -422,4 +461,15 @@ func (bf *backfiller) apply(b *online.Batch, rows []offline.Row) ([]online.Chang
 		arrival = max(arrival, row.Arrival)
 	}
 	return logs, arrival, nil
+}
+
+// rewriteState marks every tile and the base of a state changed, so that
+// the batch writes them, and their changelog entries, again.
+func rewriteState(st *window.State) {
+	for _, tiles := range st.Tiles {
+		for _, t := range tiles {
+			t.Dirty = t.Dirty || !t.Deleted
+		}
+	}
+	st.BaseDirty = true
 }

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -464,4 +467,109 @@ func TestRebalanceDuringABackfill(t *testing.T) {
 	close(release)
 	mine := waitBackfilled(t, store, held, offsets)
 	checkBuiltOnly(t, h, store, rows, mine, ts)
+}
+
+// fetched records the offsets of clicks records its client fetched.
+type fetched struct {
+	mu   sync.Mutex
+	offs map[int32][]int64
+}
+
+func (f *fetched) OnFetchRecordBuffered(r *kgo.Record) {
+	if r.Topic != "clicks" {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.offs[r.Partition] = append(f.offs[r.Partition], r.Offset)
+}
+
+func (f *fetched) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, offs := range f.offs {
+		n += len(offs)
+	}
+	return n
+}
+
+// TestBuiltPartitionsResumeAtTheHistoryEnd adds two views to a stream a
+// worker has consumed, over a history that the second view's backfill
+// waits for: the partitions stay paused until both are built, then the
+// worker fetches only the records after the history's end.
+func TestBuiltPartitionsResumeAtTheHistoryEnd(t *testing.T) {
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	h := newHarness(t, repoYAML)
+	var past []rec
+	for i := range 40 {
+		past = append(past, click(fmt.Sprintf("u%d", i%20), fmt.Sprintf("h%d", i), 1, ts+int64(i)))
+	}
+	h.produce(t, past...)
+	store := testkit.OnlineStore(t)
+	runEngine(t, h, store)() // the job and its first view have consumed it all
+	rows, offsets := historyOf(t, h)
+	h.apply(t, repoYAML+extraView+strings.ReplaceAll(extraView, "user_clicks_late", "user_clicks_third"))
+	later := make([]rec, 20)
+	for i := range later {
+		later[i] = click(fmt.Sprintf("u%d", i), fmt.Sprintf("l%d", i), 1, ts+int64(100+i))
+	}
+	h.produce(t, later...)
+
+	var calls atomic.Int32
+	blocked, release := make(chan struct{}), make(chan struct{})
+	history := func(ctx context.Context, _ string, _ *schemas.Schema, fn func(*offline.Row) error) (map[int32]int64, error) {
+		if calls.Add(1) == 2 {
+			close(blocked)
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		for i := range rows {
+			if err := fn(&rows[i]); err != nil {
+				return nil, err
+			}
+		}
+		return offsets, nil
+	}
+	seen := &fetched{offs: map[int32][]int64{}}
+	hooked := h.cluster
+	hooked.Opts = append(slices.Clone(hooked.Opts), kgo.WithHooks(seen))
+	eng := stream.NewEngine(hooked, h.registry, store, h.producer, stream.Options{History: history})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-blocked:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the second backfill did not start")
+	}
+	time.Sleep(time.Second)
+	if n := seen.count(); n != 0 {
+		t.Errorf("%d records fetched while a backfill still held their partitions", n)
+	}
+	close(release)
+	waitLag(t, func(ctx context.Context) (int64, error) { return eng.Lag(ctx, h.registry) })
+	for p, offs := range seen.offs {
+		for _, o := range offs {
+			if o < offsets[p] {
+				t.Errorf("partition %d: record %d fetched again, below the history's end %d", p, o, offsets[p])
+			}
+		}
+	}
+	if n := seen.count(); n < len(later) {
+		t.Errorf("%d records fetched, want the %d after the history", n, len(later))
+	}
+	repo := h.registry.Repo()
+	for _, view := range []string{"user_clicks_late", "user_clicks_third"} {
+		for u := range 20 {
+			got := read(t, store, repo, view, fmt.Sprintf("u%d", u), ts*1000+time.Hour.Microseconds())
+			if got[0].V != int64(3) {
+				t.Errorf("%s u%d: count %v, want 3 (two from the history, one after)", view, u, got[0].V)
+			}
+		}
+	}
 }

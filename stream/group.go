@@ -411,12 +411,12 @@ func (g *groupJob) adjust(topo *topology, m map[string]map[int32]kgo.Offset) (ma
 		if err != nil {
 			return nil, err
 		}
+		// Exact, 0 included (an offset below the log's start resumes at
+		// the start): the consumer ignores SetOffsets for a partition it
+		// started at a relative offset and consumed nothing of, as a
+		// partition paused for a backfill.
 		for p, o := range from {
-			if o == 0 {
-				parts[p] = kgo.NewOffset().AtStart().WithEpoch(-1)
-			} else {
-				parts[p] = kgo.NewOffset().At(o).WithEpoch(-1)
-			}
+			parts[p] = kgo.NewOffset().At(o).WithEpoch(-1)
 		}
 	}
 	return m, nil

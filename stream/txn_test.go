@@ -57,37 +57,12 @@ type staleMember struct {
 
 func (m staleMember) GroupMetadata() (string, int32) { return m.id, m.generation }
 
-// changelogRecords reads a changelog partition from its start to its end,
-// committed records only or all of them, transaction markers left out.
+// changelogRecords returns the keys of what readChangelog reads.
 func changelogRecords(t *testing.T, e *Engine, topic string, committed bool) []string {
 	t.Helper()
-	ends, err := kafka.EndOffsets(t.Context(), e.producer, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := []kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}), kgo.KeepControlRecords()}
-	if committed {
-		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	}
-	cl, err := e.cluster.Client(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	var out []string
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	for done := false; !done; {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("changelog %s not read to its end %d: %v", topic, ends[topic][0], ctx.Err())
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			if !r.Attrs.IsControl() {
-				out = append(out, string(r.Key))
-			}
-			done = done || r.Offset+1 >= ends[topic][0]
-		})
+	for _, r := range readChangelog(t, e, topic, committed) {
+		out = append(out, string(r.Key))
 	}
 	return out
 }

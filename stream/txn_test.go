@@ -263,39 +263,20 @@ func runEngine(t *testing.T, e *Engine) {
 // rejoins, so the batch's commit still names the dropped member.
 func TestMemberDroppedMidBatchIsRefused(t *testing.T) {
 	e, _, manual := newTestEngine(t, clicksRepo)
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	testHookBeforeFence = func() error {
-		once.Do(func() {
-			close(entered)
-			<-release
-		})
-		return nil
-	}
-	t.Cleanup(func() { testHookBeforeFence = nil })
+	entered, free := holdFirstFence(t)
+	defer free() // before the engine stops, should the test fail first
 	// Polls that come back empty leave the consumer alone: the engine's
 	// idle wait for the batch in flight would hold the group back too.
 	e.job.idleTick = time.Hour
 	lines := &logLines{}
 	e.job.logger = slog.New(lines)
 	runEngine(t, e)
-	var released sync.Once
-	free := func() { released.Do(func() { close(release) }) }
-	defer free() // before the engine stops, should the test fail first
 	ts := time.Now().Add(-time.Minute).UnixMilli()
 	r := &kgo.Record{Topic: "clicks", Partition: 0, Key: []byte("u"), Value: fmt.Appendf(nil, `{"user_id":"u","ts":%d}`, ts)}
 	if err := manual.ProduceSync(t.Context(), r).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-entered:
-	case <-time.After(20 * time.Second):
-		t.Fatal("no batch reached its commit")
-	}
-	dropMember(t, e)
-	// Give the consumer the time to notice and to rejoin, were it free to.
-	time.Sleep(3 * time.Second)
-	free()
+	dropMemberAtFence(t, e, entered, free, "batch")
 	err := testkit.Eventually(t.Context(), 20*time.Second, func() error {
 		offs, err := e.store.Offsets("clicks")
 		if err != nil || offs[0] != 1 {
@@ -440,6 +421,39 @@ func TestFailedBatchIsAppliedAgainInTheGroup(t *testing.T) {
 	}
 }
 
+// holdFirstFence makes the first transaction that reaches its fence wait
+// until free is called; entered closes when it does. Tests defer free, so
+// that it runs before the engine stops.
+func holdFirstFence(t *testing.T) (entered <-chan struct{}, free func()) {
+	in, release := make(chan struct{}), make(chan struct{})
+	var once, released sync.Once
+	testHookBeforeFence = func() error {
+		once.Do(func() {
+			close(in)
+			<-release
+		})
+		return nil
+	}
+	t.Cleanup(func() { testHookBeforeFence = nil })
+	return in, func() { released.Do(func() { close(release) }) }
+}
+
+// dropMemberAtFence waits until a transaction (of what) holds at its fence
+// (holdFirstFence), drops the engine's member from its group, gives the
+// consumer the time to notice and to rejoin, were it free to, then lets
+// the transaction go on.
+func dropMemberAtFence(t *testing.T, e *Engine, entered <-chan struct{}, free func(), what string) {
+	t.Helper()
+	select {
+	case <-entered:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no %s reached its commit", what)
+	}
+	dropMember(t, e)
+	time.Sleep(3 * time.Second)
+	free()
+}
+
 // dropMember removes the engine's consumer from its group, as the group
 // coordinator does with a member whose session timed out.
 func dropMember(t *testing.T, e *Engine) {
@@ -486,28 +500,10 @@ func TestBackfillOfADroppedMemberIsRefused(t *testing.T) {
 		}
 		return map[int32]int64{0: n}, nil
 	}
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	testHookBeforeFence = func() error {
-		once.Do(func() {
-			close(entered)
-			<-release
-		})
-		return nil
-	}
-	t.Cleanup(func() { testHookBeforeFence = nil })
-	runEngine(t, e)
-	var released sync.Once
-	free := func() { released.Do(func() { close(release) }) }
+	entered, free := holdFirstFence(t)
 	defer free() // before the engine stops, should the test fail first
-	select {
-	case <-entered:
-	case <-time.After(20 * time.Second):
-		t.Fatal("no backfill reached its commit")
-	}
-	dropMember(t, e)
-	time.Sleep(3 * time.Second) // the group moves on meanwhile
-	free()
+	runEngine(t, e)
+	dropMemberAtFence(t, e, entered, free, "backfill")
 	err := testkit.Eventually(t.Context(), 30*time.Second, func() error {
 		offs, err := e.store.Offsets(viewKey(cv))
 		if err != nil || offs[0] != n {

@@ -157,8 +157,10 @@ func (e *Engine) building() bool { return len(e.builds) > 0 }
 
 // build goes on with the backfills in progress, between two polls: it
 // commits what their histories' readers have read, for up to buildBudget,
-// and ends each backfill whose history is read whole (builder). A failure
-// stops the readers; the next step reads again.
+// and ends each backfill whose history is read whole (builder). When the
+// reader has nothing ready it returns after buildPoll, so the records of
+// the partitions not being built wait no longer. A failure stops the
+// readers; the next step reads again.
 func (e *Engine) build(ctx context.Context) error {
 	if len(e.builds) == 0 {
 		return nil
@@ -166,14 +168,10 @@ func (e *Engine) build(ctx context.Context) error {
 	if err := e.settle(); err != nil {
 		return err
 	}
-	deadline := time.NewTimer(buildBudget)
-	defer deadline.Stop()
-	for len(e.builds) > 0 {
-		select {
-		case <-deadline.C:
-			return nil
-		default:
-		}
+	start := time.Now()
+	wait := time.NewTimer(buildPoll)
+	defer wait.Stop()
+	for len(e.builds) > 0 && time.Since(start) < buildBudget {
 		b := e.builds[0]
 		if b.chunks == nil {
 			if err := e.startReading(ctx, b); err != nil {
@@ -190,11 +188,12 @@ func (e *Engine) build(ctx context.Context) error {
 				break
 			}
 			err = b.bf.commitRows(ctx, slices.DeleteFunc(rows, func(r offline.Row) bool { return !b.parts[r.Partition] }))
-		case <-deadline.C:
-			return nil
+		case <-wait.C:
+			return nil // the reader has nothing ready
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		wait.Reset(buildPoll)
 		if err != nil {
 			for _, b := range e.builds {
 				b.stopReading()
@@ -226,7 +225,7 @@ func (e *Engine) startReading(ctx context.Context, b *building) error {
 		return err
 	}
 	b.bf = &backfiller{e: e, cv: b.cv, vk: vk, topic: b.topic, resume: resume, parts: b.parts,
-		limit: backfillBatchRows, starts: starts[changelog]}
+		rewritten: map[string]bool{}, limit: backfillBatchRows, starts: starts[changelog]}
 	b.chunks, b.start = make(chan []offline.Row, 1), time.Now()
 	readCtx, cancel := context.WithCancel(ctx)
 	b.cancel = cancel
@@ -324,15 +323,18 @@ func copyRow(r *offline.Row) offline.Row {
 
 // backfiller commits history rows to one view version.
 type backfiller struct {
-	e       *Engine
-	cv      *featurestore.CompiledView
-	vk      string
-	topic   string          // the stream's topic
-	resume  map[int32]int64 // partition: where the job's other parts resume
-	parts   map[int32]bool  // the partitions being built (building.parts)
-	limit   int             // rows per transaction; halves when one does not fit
-	applied int             // rows that passed the view's filter
-	taken   int             // rows not seen before
+	e      *Engine
+	cv     *featurestore.CompiledView
+	vk     string
+	topic  string          // the stream's topic
+	resume map[int32]int64 // partition: where the job's other parts resume
+	parts  map[int32]bool  // the partitions being built (building.parts)
+	// rewritten holds the entities of rows applied before that this
+	// reading has written again.
+	rewritten map[string]bool
+	limit     int // rows per transaction; halves when one does not fit
+	applied   int // rows that passed the view's filter
+	taken     int // rows not seen before
 	// starts is where the view's changelog partitions started when the
 	// backfill began.
 	starts map[int32]int64
@@ -437,12 +439,13 @@ func (bf *backfiller) apply(b *online.Batch, rows []offline.Row) ([]online.Chang
 			// its entity is written again whole, since another worker's
 			// unfinished build may have written older values of it to
 			// the changelog since.
-			if key, _, pass := bf.cv.Apply(&ev); pass {
+			if key, _, pass := bf.cv.Apply(&ev); pass && !bf.rewritten[key] {
 				st, err := e.cache.get(b, bf.cv, key, row.Partition)
 				if err != nil {
 					return nil, 0, err
 				}
 				rewriteState(st)
+				bf.rewritten[key] = true // once per reading of the history
 			}
 			continue
 		}

@@ -222,7 +222,11 @@ func (e *Engine) idle(ctx context.Context) error {
 	if err := e.settle(); err != nil {
 		return err
 	}
-	e.markReady(ctx, e.topo)
+	// While a backfill goes on, polls come back empty every few
+	// milliseconds: the marks are then looked at as often as handle does.
+	if !e.building() || time.Since(e.readyAt) >= readyEvery {
+		e.markReady(ctx, e.topo)
+	}
 	return nil
 }
 

@@ -380,9 +380,10 @@ func (g *groupJob) rewind(cl *kgo.Client, topo *topology, cause error) bool {
 			set[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
 		}
 	}
-	// Buffered records are dropped, and partitions not consumed yet are
-	// left where they start. Partitions the worker lost start at the
-	// committed offsets when they are assigned again (adjust).
+	// Buffered records are dropped, and every owned partition is moved to
+	// the committed offsets (a paused one stays paused). Partitions the
+	// worker lost start at the committed offsets when they are assigned
+	// again (adjust).
 	cl.SetOffsets(set)
 	return true
 }

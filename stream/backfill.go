@@ -129,7 +129,7 @@ func (e *Engine) addBuild(topic string, job *streamJob, cv *featurestore.Compile
 	for _, p := range parts {
 		b.parts[p] = true
 	}
-	e.builds = append(e.builds, b)
+	e.setBuilds(append(e.builds, b))
 }
 
 // dropBuilds stops building partitions the engine no longer owns (nil: all
@@ -138,7 +138,7 @@ func (e *Engine) dropBuilds(revoked map[string][]int32) {
 	if m := e.member.Load(); revoked != nil && m != nil && m.consumer != nil {
 		m.consumer.ResumeFetchPartitions(revoked)
 	}
-	e.builds = slices.DeleteFunc(e.builds, func(b *building) bool {
+	e.setBuilds(slices.DeleteFunc(e.builds, func(b *building) bool {
 		if revoked != nil {
 			for _, p := range revoked[b.topic] {
 				delete(b.parts, p)
@@ -149,11 +149,19 @@ func (e *Engine) dropBuilds(revoked map[string][]int32) {
 			return true
 		}
 		return false
-	})
+	}))
 }
 
-// building says whether backfills are in progress (builder).
-func (e *Engine) building() bool { return len(e.builds) > 0 }
+// setBuilds replaces the list of backfills in progress.
+func (e *Engine) setBuilds(builds []*building) {
+	e.builds = builds
+	e.nBuilds.Store(int32(len(builds)))
+}
+
+// building says whether backfills are in progress (builder). The poll
+// loop asks before it polls, while rebalance callbacks may change the
+// list.
+func (e *Engine) building() bool { return e.nBuilds.Load() > 0 }
 
 // build goes on with the backfills in progress, between two polls: it
 // commits what their histories' readers have read, for up to buildBudget,
@@ -183,7 +191,7 @@ func (e *Engine) build(ctx context.Context) error {
 		case rows, ok := <-b.chunks:
 			if !ok {
 				if err = e.finishBuild(ctx, b); err == nil {
-					e.builds = e.builds[1:]
+					e.setBuilds(e.builds[1:])
 				}
 				break
 			}

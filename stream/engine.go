@@ -65,6 +65,8 @@ type Engine struct {
 	// goroutine that applies batches, and the consumer's callbacks, which
 	// never run beside it, use the list.
 	builds []*building
+	// nBuilds is len(builds), for building.
+	nBuilds atomic.Int32
 	// failures counts the failures of handle and idle since a batch last
 	// committed (failedAgain).
 	failures int

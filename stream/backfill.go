@@ -116,20 +116,16 @@ func (e *Engine) addBuild(topic string, job *streamJob, cv *featurestore.Compile
 	if m := e.member.Load(); m != nil && m.consumer != nil {
 		m.consumer.PauseFetchPartitions(map[string][]int32{topic: parts})
 	}
-	for _, b := range e.builds {
-		if b.topic == topic && viewKey(b.cv) == viewKey(cv) {
-			b.stopReading() // read again for every partition
-			for _, p := range parts {
-				b.parts[p] = true
-			}
-			return
-		}
+	i := slices.IndexFunc(e.builds, func(b *building) bool { return b.topic == topic && viewKey(b.cv) == viewKey(cv) })
+	if i < 0 {
+		e.setBuilds(append(e.builds, &building{topic: topic, job: job, cv: cv, parts: map[int32]bool{}}))
+		i = len(e.builds) - 1
 	}
-	b := &building{topic: topic, job: job, cv: cv, parts: map[int32]bool{}}
+	b := e.builds[i]
+	b.stopReading() // read again for every partition
 	for _, p := range parts {
 		b.parts[p] = true
 	}
-	e.setBuilds(append(e.builds, b))
 }
 
 // dropBuilds stops building partitions the engine no longer owns (nil: all
@@ -388,21 +384,22 @@ func (bf *backfiller) commit(ctx context.Context, rows []offline.Row, offsets ma
 		return err
 	}
 	logs = append(b.Changes(), logs...)
-	consumed := map[int32]int64{}
 	for p, next := range offsets {
 		if err := b.SetOffset(bf.vk, p, next); err != nil {
 			return err
 		}
 		logs = append(logs, online.OffsetChange(bf.cv.View.Name, bf.vk, p, next))
-		consumed[p] = min(bf.resume[p], next)
 	}
 	if len(logs) == 0 { // every row was applied before
 		committed = true
 		return nil
 	}
-	if len(consumed) == 0 {
-		for p := range bf.parts {
-			consumed[p] = bf.resume[p]
+	// The fence commits where the job resumes the partitions being built.
+	consumed := make(map[int32]int64, len(bf.parts))
+	for p := range bf.parts {
+		consumed[p] = bf.resume[p]
+		if next, ok := offsets[p]; ok {
+			consumed[p] = min(consumed[p], next)
 		}
 	}
 	recs := make([]*kgo.Record, len(logs))
